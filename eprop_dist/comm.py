@@ -1,0 +1,109 @@
+"""The only module that talks MPI (DESIGN 4).
+
+:class:`SerialComm` serves single-process runs; :class:`MPIComm` wraps an mpi4py communicator.
+The hot path uses buffer-based ``Allgatherv`` on preallocated NumPy arrays; pickled lower-case calls
+are used only at set-up and for gathering results.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+_MPI_ENV = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS",
+            "HYDI_CONTROL_FD", "SLURM_STEP_NUM_TASKS")
+
+
+class SerialComm:
+    """Communicator of one process: every collective is the identity."""
+    rank = 0
+    size = 1
+
+    def allgather(self, obj):
+        return [obj]
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def any_true(self, flag: bool) -> bool:
+        return bool(flag)
+
+    def allreduce_max(self, x):
+        return x
+
+    def allreduce_sum(self, x):
+        return x
+
+    def allgatherv(self, send: np.ndarray, recv: np.ndarray, counts: np.ndarray):
+        recv[: send.size] = send
+        counts[0] = send.size
+
+    def barrier(self):
+        pass
+
+    def abort(self, code=1):
+        os._exit(code)
+
+
+class MPIComm:
+    """mpi4py communicator with the few collectives the simulator needs."""
+
+    def __init__(self, comm):
+        from mpi4py import MPI
+        self._MPI = MPI
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self._counts = np.zeros(self.size, dtype=np.int64)
+        self._displs = np.zeros(self.size, dtype=np.int64)
+
+    def allgather(self, obj):
+        return self.comm.allgather(obj)
+
+    def bcast(self, obj, root=0):
+        return self.comm.bcast(obj, root=root)
+
+    def any_true(self, flag: bool) -> bool:
+        return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))
+
+    def allreduce_max(self, x):
+        return self.comm.allreduce(x, op=self._MPI.MAX)
+
+    def allreduce_sum(self, x):
+        return self.comm.allreduce(x, op=self._MPI.SUM)
+
+    def allgatherv(self, send: np.ndarray, recv: np.ndarray, counts: np.ndarray):
+        """Concatenate every rank's `send` (same dtype) into `recv` in rank order; counts per rank."""
+        n = np.array([send.size], dtype=np.int64)
+        self.comm.Allgather(n, counts)
+        np.cumsum(counts[:-1], out=self._displs[1:])
+        mpi_t = self._MPI._typedict[send.dtype.char]
+        self.comm.Allgatherv(send, [recv, counts, self._displs, mpi_t])
+
+    def barrier(self):
+        self.comm.Barrier()
+
+    def abort(self, code=1):
+        self.comm.Abort(code)
+
+
+def world():
+    """The communicator of this launch: MPI when started under an MPI launcher, else serial."""
+    if "mpi4py" in sys.modules or any(k in os.environ for k in _MPI_ENV):
+        try:
+            from mpi4py import MPI
+        except ImportError:  # pragma: no cover - mpi4py is a dependency
+            return SerialComm()
+        if MPI.COMM_WORLD.Get_size() > 1:
+            return MPIComm(MPI.COMM_WORLD)
+    return SerialComm()
+
+
+def as_comm(comm):
+    """Accept None (world), a SerialComm/MPIComm, or a raw mpi4py communicator."""
+    if comm is None:
+        return world()
+    if isinstance(comm, (SerialComm, MPIComm)):
+        return comm
+    return MPIComm(comm)

@@ -1,0 +1,443 @@
+"""The window loop (DESIGN 1) around the compiled core, plus parameter pushes and result gathering.
+
+Serial runs stay inside ``Core.run`` for a whole Simulate call (no per-window Python); under MPI
+the core returns after every window of D steps and :meth:`Simulation._exchange` gathers the
+window's spikes and readout errors with buffer-based Allgatherv.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import _core
+from . import models as M
+from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
+from .comm import as_comm
+from .errors import BadProperty, KernelException
+from .state import GID, LID, REAL, STEP, grow
+
+ST = _core.STATUS
+INT32_MAX = 2**31 - 1
+
+
+class Simulation:
+    def __init__(self, kernel, comm=None):
+        t0 = time.perf_counter()
+        self.k = kernel
+        self.comm = as_comm(comm)
+        self.st = build(kernel, self.comm)
+        self.core = self.st.core
+        self.D = self.st.D
+        self.dt = kernel.dt
+        self.gen_set_t = {}                       # spike_generator gid -> step its times were set
+        self._gen_dirty = True
+        self._rg_dirty = True
+        for pop in kernel.populations:
+            self.push_nodes(pop, np.arange(pop.n), {}, None, initial=True)
+        self.push_optimizers()
+        self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
+                       "communicate": 0.0, "record": 0.0}
+        self._prep_exchange()
+
+    @property
+    def t(self):
+        return self.core.t
+
+    # ---- parameters -> core ------------------------------------------------------------------
+    def push_nodes(self, pop, pos, params, old_EL, initial=False):
+        """Copy (changed) node parameters of population `pop` at positions `pos` into the core."""
+        c, st, dt = self.core, self.st, self.dt
+        pos = np.asarray(pos)
+        gids = pop.first + pos
+        if pop.kind == "spike_generator":
+            if "spike_times" in params or initial:
+                for g in gids:
+                    self.gen_set_t[int(g)] = 0 if initial else self.core.t
+                self._gen_dirty = True
+            return
+        if pop.kind == "step_rate_generator":
+            self._rg_dirty = True
+            return
+        if pop.kind not in ("rec", "readout", "parrot"):
+            return
+        tid = st.gid2tid[gids]
+        loc = tid >= 0
+        tid, pos = tid[loc], pos[loc]
+        if old_EL is not None:
+            old_EL = np.asarray(old_EL)[loc]
+        if tid.size == 0:
+            return
+        P = {k: (v[pos] if isinstance(v, np.ndarray) else [v[i] for i in pos]) for k, v in pop.params.items()}
+        if pop.kind == "parrot":
+            np.asarray(c.par_flush)[tid - c.n_rec - c.n_out] = steps_or_inf(P["flush_event_send_interval"], dt)
+            return
+        EL = P["E_L"]
+        Pv = np.exp(-dt / P["tau_m"])
+        Pi = P["tau_m"] / P["C_m"] * (1.0 - Pv)
+        if pop.kind == "readout":
+            j = tid - c.n_rec
+            arr = lambda name: np.asarray(getattr(c, name))  # noqa: E731
+            arr("out_Pv")[j] = Pv
+            arr("out_Pi")[j] = Pi
+            arr("out_Vmin")[j] = P["V_min"] - EL
+            arr("out_Ie")[j] = P["I_e"]
+            arr("out_EL")[j] = EL
+            self._set_state(arr("out_v"), j, P, params, old_EL, EL, initial)
+            np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+            return
+        # recurrent
+        model = base_model(self.k, pop.model)
+        j = tid
+        a = lambda name: np.asarray(getattr(c, name))  # noqa: E731
+        a("rec_model")[j] = REC_CODE[model]
+        a("rec_sg")[j] = [SG_CODE[s] for s in P["surrogate_gradient_function"]]
+        a("rec_R")[j] = np.rint(P["t_ref"] / dt)
+        a("rec_ias")[j] = P["ignore_and_spike"]
+        a("rec_refr_input")[j] = P.get("refractory_input", False)
+        a("rec_flush")[j] = steps_or_inf(P["flush_event_send_interval"], dt)
+        a("rec_Pv")[j] = Pv
+        a("rec_Pi")[j] = Pi
+        a("rec_Vth")[j] = P["V_th"] - EL
+        a("rec_Vmin")[j] = P["V_min"] - EL
+        a("rec_Vreset")[j] = P["V_reset"] - EL if "V_reset" in P else 0.0
+        a("rec_Ie")[j] = P["I_e"]
+        a("rec_EL")[j] = EL
+        adapt = "adapt_beta" in P
+        a("rec_beta")[j] = P["adapt_beta"] if adapt else 0.0
+        a("rec_rho")[j] = np.exp(-dt / P["adapt_tau"]) if adapt else 0.0
+        a("rec_creg")[j] = P["c_reg"]
+        a("rec_ftarget")[j] = P["f_target"] / 1000.0
+        a("rec_kappa")[j] = P["kappa"]
+        a("rec_kreg")[j] = P["kappa_reg"]
+        a("rec_sgh")[j] = P["surrogate_gradient_height"]
+        a("rec_sgw")[j] = P["surrogate_gradient_width"]
+        a("rec_tau")[j] = P["tau_m"]
+        np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+        self._set_state(a("rec_v"), j, P, params, old_EL, EL, initial)
+        if initial or "ignore_and_spike_offset" in params or "ignore_and_spike_interval" in params:
+            a("rec_ias_offset")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
+            a("rec_ias_interval")[j] = np.rint(P["ignore_and_spike_interval"] / dt)
+            a("rec_iasc")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
+        if adapt and (initial or "adaptation" in params):
+            a("rec_a")[j] = P["adaptation"]
+        a("rec_A")[j] = a("rec_Vth")[j] + a("rec_beta")[j] * a("rec_a")[j]
+
+    @staticmethod
+    def _set_state(v, j, P, params, old_EL, EL, initial):
+        if initial or "V_m" in params:
+            v[j] = P["V_m"] - EL
+        elif old_EL is not None and "E_L" in params:
+            v[j] = v[j] + old_EL - EL
+
+    def push_optimizers(self):
+        c, st = self.core, self.st
+        n = len(st.ep_models)
+        arrs = {"opt_type": np.zeros(n, LID), "opt_each": np.zeros(n, LID), "opt_wrec": np.full(n, -1, LID),
+                "opt_batch": np.ones(n, STEP), "opt_etacount": np.zeros(n, STEP), "opt_eta": np.zeros(n),
+                "opt_wmin": np.zeros(n), "opt_wmax": np.zeros(n), "opt_b1": np.zeros(n), "opt_b2": np.zeros(n),
+                "opt_epsv": np.zeros(n), "opt_eta1": np.zeros(n)}
+        wr_gids = self._wr_gids()
+        for i, m in enumerate(st.ep_models):
+            com = self.k.syn_common[m]
+            o = com["optimizer"]
+            arrs["opt_type"][i] = M.OPTIMIZER_TYPES.index(o["type"])
+            arrs["opt_each"][i] = bool(o["optimize_each_step"])
+            arrs["opt_batch"][i] = int(o["batch_size"])
+            arrs["opt_etacount"][i] = com["eta_change_count"]
+            arrs["opt_eta"][i] = o["eta"]
+            arrs["opt_eta1"][i] = com["eta_first_change"]
+            arrs["opt_wmin"][i] = o["Wmin"]
+            arrs["opt_wmax"][i] = o["Wmax"]
+            arrs["opt_b1"][i] = o["beta_1"]
+            arrs["opt_b2"][i] = o["beta_2"]
+            arrs["opt_epsv"][i] = o["epsilon"]
+            if com["weight_recorder"] is not None:
+                arrs["opt_wrec"][i] = int(np.searchsorted(wr_gids, com["weight_recorder"]))
+        for k, v in arrs.items():
+            setattr(c, k, v)
+        c.any_wrec = bool(np.any(arrs["opt_wrec"] >= 0))
+
+    def _wr_gids(self):
+        return np.array([g for p in self.k.populations if p.kind == "weight_recorder"
+                         for g in range(p.first, p.first + p.n)], dtype=GID)
+
+    def _refresh_devices(self):
+        c, dt = self.core, self.dt
+        pops = self.k.populations
+        if self._gen_dirty:
+            keys = []
+            lo_all = c.t - (self.D if c.t > 0 else 0)   # stamps <= lo_all were already delivered
+            for p in pops:
+                if p.kind != "spike_generator":
+                    continue
+                for i in range(p.n):
+                    g = p.first + i
+                    s = np.rint(np.asarray(p.params["spike_times"][i], float) / dt).astype(np.int64)
+                    lo = max(lo_all, self.gen_set_t.get(g, 0))
+                    s = s[s > lo]
+                    keys.append((s << 32) | g)
+            c.gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
+            c.gen_pos = 0
+            self._gen_dirty = False
+        if self._rg_dirty:
+            ptr, times, vals = [0], [], []
+            for p in pops:
+                if p.kind != "step_rate_generator":
+                    continue
+                for i in range(p.n):
+                    t = np.rint(np.asarray(p.params["amplitude_times"][i], float) / dt).astype(np.int64)
+                    times.append(t)
+                    vals.append(np.asarray(p.params["amplitude_values"][i], float))
+                    ptr.append(ptr[-1] + t.size)
+            c.rg_indptr = np.asarray(ptr, STEP)
+            c.rg_times = np.concatenate(times).astype(STEP) if times else np.zeros(0, STEP)
+            c.rg_values = np.concatenate(vals).astype(REAL) if vals else np.zeros(0)
+            self._rg_dirty = False
+        mm = self.st.mm_gids
+        if mm.size:
+            start = np.zeros(mm.size, LID)
+            stop = np.zeros(mm.size, LID)
+            interval = np.ones(mm.size, LID)
+            for i, g in enumerate(mm):
+                p = self.k._pop_of([g])[0]
+                q = g - p.first
+                start[i] = self.k.ms_to_steps(float(p.params["start"][q]), "multimeter: start")
+                sp = float(p.params["stop"][q])
+                stop[i] = INT32_MAX if math.isinf(sp) else self.k.ms_to_steps(sp, "multimeter: stop")
+                interval[i] = self.k.ms_to_steps(float(p.params["interval"][q]), "multimeter: interval", 1)
+            c.mm_start, c.mm_stop, c.mm_interval = start, stop, interval
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def simulate(self, steps):
+        if steps % self.D:
+            raise BadProperty(f"Simulate: {steps} steps is not a multiple of the communication window "
+                              f"D = {self.D} steps (the minimum delay)")
+        self._refresh_devices()
+        c = self.core
+        t_stop = c.t + steps
+        serial = self.comm.size == 1
+        d0, e0, u0 = c.t_deliver, c.t_eprop, c.t_update
+        while True:
+            st = c.run(t_stop, serial)
+            if st == ST["DONE"]:
+                break
+            if st == ST["GROW"]:
+                grow(c, c.grow_what)
+            elif st == ST["EXCHANGE"]:
+                t0 = time.perf_counter()
+                self._exchange()
+                self.timers["communicate"] += time.perf_counter() - t0
+            elif st == ST["ERR_HISTORY"]:
+                raise KernelException(f"Expected e-prop history entry at t={c.err_t} of node "
+                                      f"{int(np.asarray(c.tgt_gid)[c.err_h])} (history was pruned too early)")
+            else:  # pragma: no cover
+                raise KernelException(f"core returned unknown status {st}")
+        self.timers["deliver"] += c.t_deliver - d0 - (c.t_eprop - e0)
+        self.timers["eprop"] += c.t_eprop - e0
+        self.timers["update"] += c.t_update - u0
+
+    def _prep_exchange(self):
+        st = self.st
+        n = self.comm.size
+        self._counts = np.zeros(n, np.int64)
+        # global position of the errors received from rank r: readouts with gid % n == r, by gid
+        glob = st.out_gids_global
+        owner = glob % n
+        order = np.concatenate([np.nonzero(owner == r)[0] for r in range(n)]) if glob.size else np.zeros(0, int)
+        self._err_perm = order                               # recv position i -> global index
+        self._err_recv = np.zeros(glob.size * self.D)
+        self._err_counts = np.zeros(n, np.int64)
+
+    def _exchange(self):
+        """Window end under MPI: all ranks' spikes -> in_buf; all readout errors -> err_all."""
+        c, comm = self.core, self.comm
+        send = np.asarray(c.out_buf)[: 2 * c.n_outgoing]
+        total = comm.allreduce_sum(int(send.size))
+        if total + 2 > np.asarray(c.in_buf).shape[0]:
+            c.in_buf = np.zeros(2 * total + 1024, GID)
+        recv = np.asarray(c.in_buf)
+        comm.allgatherv(send, recv, self._counts)
+        c.n_incoming = int(self._counts.sum()) // 2
+        c.n_outgoing = 0
+        if self.st.out_gids_global.size:
+            loc = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel()   # (n_out_local, D)
+            comm.allgatherv(loc, self._err_recv, self._err_counts)
+            got = self._err_recv.reshape(-1, self.D)                      # rows in rank order
+            err_all = np.asarray(c.err_all)
+            err_all[:, self._err_perm] = got.T
+
+    # ---- results -------------------------------------------------------------------------------
+    def _visible_t(self):
+        """Iterations whose samples are collected (NEST: the last window is not, until next Simulate)."""
+        c = self.core
+        return c.t - self.D if (not c.delivered and c.t > 0) else c.t
+
+    def clear_events(self, gids):
+        pass  # events are views of the core buffers; clearing is not supported
+
+    def events(self, gid):
+        pop = self.k._pop_of([gid])[0]
+        c = self.core
+        t0 = time.perf_counter()
+        if pop.kind == "multimeter":
+            ev = self._mm_events(gid, pop)
+        elif pop.kind == "spike_recorder":
+            ev = self._sr_events(gid, pop)
+        else:
+            ev = self._wr_events(gid)
+        self.timers["record"] += time.perf_counter() - t0
+        return ev
+
+    def _gather(self, arrays):
+        parts = self.comm.allgather(arrays)
+        return [np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
+
+    def _mm_events(self, gid, pop):
+        c, st = self.core, self.st
+        rf = list(pop.params["record_from"][gid - pop.first])
+        n = c.n_samples
+        t = np.asarray(c.smp_t)[:n]
+        slot = np.asarray(c.smp_slot)[:n]
+        v = np.asarray(c.smp_v)[:n]
+        m_idx = int(np.searchsorted(st.mm_gids, gid)) if st.mm_gids.size else -1
+        keep = (t < self._visible_t())
+        if m_idx >= 0 and st.sl_mm.size:
+            keep &= st.sl_mm[slot] == m_idx
+        else:
+            keep &= False
+        t, slot, v = t[keep], slot[keep], v[keep]
+        sender = np.asarray(c.tgt_gid)[st.sl_tid[slot]] if slot.size else np.zeros(0, GID)
+        field = st.sl_field[slot] if slot.size else np.zeros(0, LID)
+        t, sender, field, v = self._gather([t, sender, field, v])
+        ev = {}
+        # one event per (time, sender), ordered by time then sender
+        key = t * (self.k.n_nodes + 1) + sender
+        uk, inv = np.unique(key, return_inverse=True)
+        ev["times"] = (uk // (self.k.n_nodes + 1) + 1) * self.dt
+        ev["senders"] = uk % (self.k.n_nodes + 1)
+        for r in rf:
+            col = np.full(uk.size, np.nan)
+            sel = field == M.RECORDABLE_FIELDS[r]
+            col[inv[sel]] = v[sel]
+            ev[r] = col
+        return ev
+
+    def _sr_events(self, gid, pop):
+        c, st = self.core, self.st
+        n = c.n_spikerec
+        key = np.asarray(c.sr_key)[:n]
+        mult = np.asarray(c.sr_mult)[:n]
+        stamp = key >> 32
+        sender = key & 0xFFFFFFFF
+        srcs = np.array(sorted(st.sr_sources.get(int(gid), ())), dtype=GID)
+        keep = (stamp <= self._visible_t()) & np.isin(sender, srcs)
+        p = pop.params
+        start = float(p["start"][gid - pop.first])
+        stop = float(p["stop"][gid - pop.first])
+        keep &= (stamp * self.dt > start) & (stamp * self.dt <= stop)
+        key, mult = self._gather([key[keep], mult[keep]])
+        o = np.argsort(key, kind="stable")
+        key = np.repeat(key[o], mult[o])
+        return {"senders": key & 0xFFFFFFFF, "times": (key >> 32) * self.dt}
+
+    def _wr_events(self, gid):
+        c = self.core
+        n = c.n_wrec
+        wr_idx = int(np.searchsorted(self._wr_gids(), gid))
+        sel = np.asarray(c.wr_id)[:n] == wr_idx
+        stamp, src, tgt, w = self._gather([np.asarray(c.wr_stamp)[:n][sel], np.asarray(c.wr_src)[:n][sel],
+                                          np.asarray(c.wr_tgt)[:n][sel], np.asarray(c.wr_w)[:n][sel]])
+        o = np.lexsort((tgt, src, stamp))
+        return {"senders": src[o], "targets": tgt[o], "times": stamp[o] * self.dt, "weights": w[o]}
+
+    def node_state(self, gid, pop):
+        c, st = self.core, self.st
+        tid = int(st.gid2tid[gid])
+        if tid < 0 or pop.kind not in ("rec", "readout"):
+            return {}
+        if pop.kind == "rec":
+            EL = c.rec_EL[tid]
+            d = {"V_m": c.rec_v[tid] + EL, "surrogate_gradient": c.rec_psi[tid],
+                 "eprop_history_duration": c.h_count[tid] * self.dt}
+            if "adapt_beta" in pop.params:
+                d["adaptation"] = c.rec_a[tid]
+                d["V_th_adapt"] = c.rec_A[tid] + EL
+            return d
+        j = tid - c.n_rec
+        return {"V_m": c.out_v[j] + c.out_EL[j], "readout_signal": c.out_y[j], "target_signal": c.out_ystar[j],
+                "error_signal": c.out_err[j], "eprop_history_duration": c.h_count[tid] * self.dt}
+
+    # ---- connections ---------------------------------------------------------------------------
+    def select_connections(self, src, tgt, synapse_model):
+        st, c = self.st, self.core
+        sel = []
+        for kind, s_arr, t_tid, models in (
+                ("static", st.static_src, np.asarray(c.st_tgt), None),
+                ("eprop", st.ep_src, np.asarray(c.ep_tgt), np.asarray(c.ep_model))):
+            t_gid = np.asarray(c.tgt_gid)[t_tid] if t_tid.size else np.zeros(0, GID)
+            m = np.ones(s_arr.size, bool)
+            if src is not None:
+                m &= np.isin(s_arr, src)
+            if tgt is not None:
+                m &= np.isin(t_gid, tgt)
+            if synapse_model is not None:
+                if kind == "eprop":
+                    if synapse_model in st.ep_model_index:
+                        m &= models == st.ep_model_index[synapse_model]
+                    else:
+                        m &= False
+                elif synapse_model != "static_synapse" and \
+                        self.k.synapses.get(synapse_model, None) is not None and \
+                        self.k.synapses[synapse_model].kind != "static":
+                    m &= False
+            sel.append((kind, np.nonzero(m)[0]))
+        return sel
+
+    def get_connections(self, sel, keys=None):
+        c, st = self.core, self.st
+        cols = {"source": [], "target": [], "weight": [], "delay": [], "model": []}
+        for kind, idx in sel:
+            if kind == "static":
+                cols["source"].append(st.static_src[idx])
+                cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.st_tgt)[idx]])
+                cols["weight"].append(np.asarray(c.st_w)[idx])
+                cols["delay"].append(np.asarray(c.st_delay)[idx] * self.dt)
+                cols["model"].append(np.full(idx.size, -1))
+            else:
+                cols["source"].append(st.ep_src[idx])
+                cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.ep_tgt)[idx]])
+                cols["weight"].append(np.asarray(c.ep_w)[idx])
+                cols["delay"].append(np.asarray(c.ep_delay)[idx] * self.dt)
+                cols["model"].append(np.asarray(c.ep_model)[idx])
+        arrs = [np.concatenate(v) if v else np.zeros(0) for v in cols.values()]
+        src, tgt, w, d, mdl = self._gather(arrs)
+        o = np.lexsort((tgt, src))
+        names = np.array(["static_synapse"] + list(st.ep_models), dtype=object)
+        out = {"source": src[o].astype(GID), "target": tgt[o].astype(GID), "weight": w[o], "delay": d[o],
+               "synapse_model": names[mdl[o].astype(int) + 1]}
+        if keys is None:
+            return out
+        if isinstance(keys, str):
+            return out[keys]
+        return {k: out[k] for k in keys}
+
+    def set_connections(self, sel, params):
+        c = self.core
+        for k, v in params.items():
+            if k == "weight":
+                for kind, idx in sel:
+                    arr = np.asarray(c.st_w if kind == "static" else c.ep_w)
+                    if np.ndim(v) and self.comm.size > 1:
+                        raise BadProperty("SynapseCollection.set: per-connection weight arrays need 1 rank")
+                    arr[idx] = v if not np.ndim(v) else np.asarray(v)[: idx.size]
+            elif k == "optimizer":
+                for kk, vv in dict(v).items():
+                    if kk not in ("m", "v"):
+                        raise BadProperty(f"SynapseCollection.set: optimizer accepts m, v; got '{kk}'")
+                    for kind, idx in sel:
+                        if kind == "eprop":
+                            np.asarray(getattr(c, "ep_" + kk))[idx] = vv
+            else:
+                raise BadProperty(f"SynapseCollection.set: cannot set '{k}'")

@@ -1,0 +1,144 @@
+"""Run a dense case description (the keyword arguments of ``reference.run_eprop_plus``) through the
+NEST-style API and the compiled core, returning the same dict layout as the reference.
+
+Node creation order is NEST's (SPEC 6): spike generators, parrots, recurrent, readouts, target
+generators, learning-window generator, recorders, then the force-update generator.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import eprop_dist
+from eprop_dist import Kernel
+
+REC_FIELDS = ("V_m", "surrogate_gradient", "learning_signal")
+OUT_FIELDS = ("V_m", "readout_signal", "target_signal", "error_signal")
+
+
+def _per_node(params, n):
+    """Split a dict of scalars / (n,) arrays into n per-node dicts."""
+    out = [dict() for _ in range(n)]
+    for k, v in params.items():
+        if isinstance(v, str) or np.ndim(v) == 0:
+            for d in out:
+                d[k] = v
+        else:
+            for i, d in enumerate(out):
+                d[k] = v[i].item() if hasattr(v[i], "item") else v[i]
+    return out
+
+
+def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None):
+    """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles)."""
+    k = kernel or Kernel(comm=comm)
+    k.set(resolution=float(case.get("dt", 1.0)), rng_seed=1)
+    if comm_window is not None:
+        k.set(comm_window=comm_window)
+    W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))
+    n_rec, n_in = W_in.shape
+    n_out = W_out.shape[0]
+    models = case["rec_models"]
+    if isinstance(models, str):
+        models = [models] * n_rec
+    gen = k.Create("spike_generator", n_in)
+    par = k.Create("parrot_neuron", n_in)
+    per = _per_node(case["rec_params"], n_rec)
+    if flush_interval is not None:
+        for d in per:
+            d["flush_event_send_interval"] = flush_interval
+    parts = []
+    i = 0
+    while i < n_rec:
+        j = i
+        while j < n_rec and models[j] == models[i]:
+            j += 1
+        pop = k.Create(models[i], j - i)
+        pop.set(per[i:j])
+        parts.append(pop)
+        i = j
+    rec = parts[0]
+    for p in parts[1:]:
+        rec = rec + p
+    out = k.Create("eprop_readout", n_out, case["out_params"]) if n_out else None
+    tgen = k.Create("step_rate_generator", n_out) if n_out else None
+    lwgen = k.Create("step_rate_generator") if n_out else None
+    mm_rec = k.Create("multimeter", 1, {"record_from": list(REC_FIELDS), "interval": 1.0}) if record_rec else None
+    mm_out = k.Create("multimeter", 1, {"record_from": list(OUT_FIELDS), "interval": 1.0}) if n_out else None
+    sr = k.Create("spike_recorder")
+    wr = k.Create("weight_recorder")
+    force = k.Create("spike_generator") if case.get("extra_rec_spike_times") is not None else None
+
+    k.SetDefaults("eprop_synapse", {"optimizer": dict(case["optimizer"]), "weight_recorder": wr})
+    gen_times = [{"spike_times": np.asarray(t, dtype=float)} for t in case["input_spike_times"]]
+    gen.set(gen_times)
+    k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
+    syn = {"synapse_model": "eprop_synapse", "delay": 1.0}
+    for pre, post, W in ((par, rec, W_in), (rec, rec, W_rec)):
+        src, tgt = np.nonzero(W.T != 0)   # source-major like NEST's np.where on the masks
+        keep = pre.gids[src] != post.gids[tgt]
+        k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one",
+                  dict(syn, weight=W.T[src, tgt][keep]))
+    if n_out:
+        src, tgt = np.nonzero(W_out.T != 0)
+        k.Connect(rec.gids[src], out.gids[tgt], "one_to_one", dict(syn, weight=W_out.T[src, tgt]))
+        k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
+                                          "weight": B, "delay": 1.0})
+        for q in range(n_out):
+            tgen[q].set({"amplitude_times": np.asarray(case["target_times"][q], float),
+                         "amplitude_values": np.asarray(case["target_values"][q], float)})
+        lwgen.set({"amplitude_times": np.asarray(case["lw_times"], float),
+                   "amplitude_values": np.asarray(case["lw_values"], float)})
+        k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
+                                             "receptor_type": 2})
+        k.Connect(lwgen, out, "all_to_all", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
+                                              "receptor_type": 1})
+        k.Connect(mm_out, out)
+    if record_rec:
+        k.Connect(mm_rec, rec)
+    k.Connect(rec, sr)
+    if force is not None:
+        force.set({"spike_times": np.asarray(case["extra_rec_spike_times"], float)})
+        k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0,
+                                                  "delay": 1.0})
+    h = dict(gen=gen, par=par, rec=rec, out=out, mm_rec=mm_rec, mm_out=mm_out, sr=sr, wr=wr)
+    return k, h
+
+
+def _table(ev, fields, senders, n_steps):
+    """Multimeter events -> {field: (n_steps, n_senders)} (NaN where not collected)."""
+    out = {}
+    t_idx = np.rint(ev["times"]).astype(int) - 1
+    s_idx = np.searchsorted(senders, ev["senders"])
+    for f in fields:
+        a = np.full((n_steps, senders.size), np.nan)
+        a[t_idx, s_idx] = ev[f]
+        out[f] = a
+    return out
+
+
+def run_core(case, comm=None, extra_steps=1, **kw):
+    """Simulate `case` for n_steps (+ extra_steps so every iteration's samples are collected)."""
+    k, h = build_case(case, comm=comm, **kw)
+    n_steps = int(case["n_steps"])
+    k.Simulate((n_steps + extra_steps) * float(case.get("dt", 1.0)))
+    res = {}
+    if h["mm_rec"] is not None:
+        rec_t = _table(h["mm_rec"].get("events"), REC_FIELDS, h["rec"].gids, n_steps + extra_steps)
+        res.update({f: v[:n_steps] for f, v in rec_t.items()})
+    if h["out"] is not None:
+        o = _table(h["mm_out"].get("events"), OUT_FIELDS, h["out"].gids, n_steps + extra_steps)
+        res["V_m_out"] = o["V_m"][:n_steps]
+        for f in OUT_FIELDS[1:]:
+            res[f] = o[f][:n_steps]
+    sp = h["sr"].get("events")
+    spikes = np.zeros((n_steps + extra_steps, len(h["rec"])), dtype=int)
+    np.add.at(spikes, (np.rint(sp["times"]).astype(int) - 1, np.searchsorted(h["rec"].gids, sp["senders"])), 1)
+    res["spikes"] = spikes[:n_steps]
+    wr = h["wr"].get("events")
+    st = np.rint(wr["times"]).astype(int)
+    keep = st < n_steps
+    res["weight_events"] = {"stamp": st[keep], "sender": wr["senders"][keep], "target": wr["targets"][keep],
+                            "weight": wr["weights"][keep]}
+    res["kernel"] = k
+    res["handles"] = h
+    return res
