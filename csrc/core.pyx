@@ -12,7 +12,9 @@
 #
 # Index spaces: `tid` = local target index: recurrent [0, n_rec), readouts [n_rec, n_rec+n_out),
 # parrots [n_rec+n_out, n_tgt).  Histories are indexed by tid (recurrent and readouts only).
-# A spike is an int64 key (stamp << 32 | gid) plus a multiplicity (0 = flush event).
+# A spike is an int64 key plus a multiplicity (0 = flush event).  The key orders spikes by delivery
+# time, then gid: key = (2*stamp - dev) << 31 | gid, dev = 1 for devices (spike generators), which
+# NEST delivers during iteration stamp-1, before the neuron spikes of the same stamp (SPEC 0.4).
 cimport cython
 from libc.math cimport exp, sqrt, fabs, pow
 from libc.stdlib cimport qsort
@@ -81,11 +83,25 @@ cdef enum:
     OPT_GD = 0
     OPT_ADAM = 1
 
-cdef int64_t GID_MASK = 0xFFFFFFFF
+cdef int64_t GID_MASK = 0x7FFFFFFF
+
+
+cdef inline int64_t key_stamp(int64_t key) noexcept nogil:
+    return ((key >> 31) + 1) >> 1
+
+
+def spike_key(stamp, gid, device=False):
+    """Encode a spike (NumPy arrays or scalars) as the core's sort key."""
+    return ((2 * stamp - (1 if device else 0)) << 31) | gid
+
+
+def key_to_stamp_gid(key):
+    """Decode core spike keys (NumPy int64 arrays) into (stamp, gid)."""
+    return ((key >> 31) + 1) >> 1, key & 0x7FFFFFFF
 
 
 cdef int _cmp_spike(const void* a, const void* b) noexcept nogil:
-    """Order spikes (key, mult) by key = stamp << 32 | gid, i.e. by (stamp, gid)."""
+    """Order spikes (key, mult) by key, i.e. by (delivery time, gid)."""
     cdef int64_t x = (<const int64_t*>a)[0]
     cdef int64_t y = (<const int64_t*>b)[0]
     return (x > y) - (x < y)
@@ -115,7 +131,6 @@ cdef class Core:
     cdef public int64_t shift             # learning-signal shift d_ro + d_or (NEST: 2)
     cdef public int64_t d_ro              # delay recurrent -> readout (entry = readout iteration - d_ro)
     cdef public int64_t RL                # input ring length (>= max delay + D)
-    cdef public int64_t LR                # learning-signal recordable ring length (>= shift + D)
     cdef public int n_rec, n_out, n_par, n_tgt
     cdef public real_t dt
     cdef public bint delivered            # deliveries of the window starting at t are done
@@ -132,7 +147,6 @@ cdef class Core:
     cdef public real_t[::1] rec_v, rec_i, rec_a, rec_A, rec_fav, rec_psi, rec_b
     cdef public int64_t[::1] rec_r, rec_last, rec_iasc
     cdef public uint8_t[::1] rec_z
-    cdef public real_t[:, ::1] rec_lsig   # (n_rec, LR) learning signal of entry e at e % LR
     # ---- readouts ----
     cdef public real_t[::1] out_Pv, out_Pi, out_Vmin, out_Ie, out_EL
     cdef public real_t[::1] out_v, out_i, out_y, out_ystar, out_err, out_lw
@@ -445,7 +459,7 @@ cdef class Core:
         cdef int64_t n_out_g = self.err_all.shape[1]
         # -- capacity: generator spikes with stamps in (W-D, W] join the incoming list
         gp = self.gen_pos
-        while gp < self.gen_keys.shape[0] and (self.gen_keys[gp] >> 32) <= W:
+        while gp < self.gen_keys.shape[0] and key_stamp(self.gen_keys[gp]) <= W:
             gp += 1
             n_gen += 1
         if 2 * (self.n_incoming + n_gen) > self.in_buf.shape[0]:
@@ -482,8 +496,9 @@ cdef class Core:
                         if e >= 0 and self.h_has[j]:
                             if self.h_front[j] <= e < self.h_end[j] and self.h_valid[j, e % self.C]:
                                 self.h_L[j, e % self.C] += val
-                            self.rec_lsig[j, e % self.LR] += val
-            # deferred learning_signal samples of the last window (entry u - shift)
+            # deferred learning_signal samples of the last window, NEST's recordable (SPEC 1.2 step 8):
+            # L of the first existing entry with key >= u - shift; an entry newer than u - shift had
+            # not received its signal in iteration u, and pruning happens only after this point.
             for i in range(D):
                 u = W - D + i
                 for p in range(self.sl_mm.shape[0]):
@@ -491,8 +506,13 @@ cdef class Core:
                         j = self.sl_tid[p]
                         e = u - self.shift
                         val = 0.0
-                        if e >= 0 and self.h_has[j]:
-                            val = self.rec_lsig[j, e % self.LR]
+                        if self.h_has[j] and self.h_count[j] > 0:
+                            if e < self.h_front[j]:
+                                e = self.h_front[j]
+                            while e < self.h_end[j] and not self.h_valid[j, e % self.C]:
+                                e += 1
+                            if e == u - self.shift and e < self.h_end[j]:
+                                val = self.h_L[j, e % self.C]
                         self.smp_t[self.n_samples] = u
                         self.smp_slot[self.n_samples] = <int32_t>p
                         self.smp_v[self.n_samples] = val
@@ -500,7 +520,7 @@ cdef class Core:
         # -- 2. spikes of the last window in canonical (stamp, gid) order
         qsort(&self.in_buf[0], self.n_incoming, 2 * sizeof(int64_t), _cmp_spike)
         for i in range(self.n_incoming):
-            s = self.in_buf[2 * i] >> 32
+            s = key_stamp(self.in_buf[2 * i])
             gid = self.in_buf[2 * i] & GID_MASK
             mult = self.in_buf[2 * i + 1]
             if gid >= self.src_row.shape[0] or self.src_row[gid] < 0:
@@ -565,7 +585,7 @@ cdef class Core:
                 self.n_samples += 1
 
     cdef inline void emit(self, int64_t t, int64_t tid, int64_t mult) noexcept nogil:
-        cdef int64_t key = ((t + 1) << 32) | self.tgt_gid[tid]
+        cdef int64_t key = ((2 * (t + 1)) << 31) | self.tgt_gid[tid]
         self.out_buf[2 * self.n_outgoing] = key
         self.out_buf[2 * self.n_outgoing + 1] = mult
         self.n_outgoing += 1
@@ -668,7 +688,6 @@ cdef class Core:
             F = self.rec_creg[j] * (self.rec_fav[j] - self.rec_ftarget[j] * self.dt)
             if self.h_has[j]:
                 self.h_append(j, t, psi, F)
-                self.rec_lsig[j, t % self.LR] = 0.0
             if model == M_IAF or model == M_IAF_ADAPT:
                 self.rec_i[j] = self.rec_Ie[j]
             else:
@@ -778,3 +797,11 @@ cdef class Core:
                     st = EXCHANGE
                     break
         return st
+
+
+def c_exp(const double[::1] x, double[::1] out):
+    """out = exp(x) with the C library's exp (bit-identical to NEST's std::exp, unlike np.exp)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = exp(x[i])

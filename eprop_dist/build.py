@@ -282,7 +282,7 @@ def build(kernel, comm) -> RankState:
                 spk_recorded[gid2tid[s_]] = 1
 
     core = alloc_core(st, n_rec=n_rec, n_out=n_out, n_par=n_par, RL=int(dmax + D),
-                      LR=int(shift + D + 1), n_out_global=out_gids_global.size,
+                      n_out_global=out_gids_global.size,
                       n_src_rows=sources.size, src_row=src_row, tgt_gids=tgt_gids,
                       static=(s_src, gid2tid[s_tgt], s_w, s_d),
                       eprop=(e_src, gid2tid[e_tgt], e_w, e_d, e_mod),

@@ -604,11 +604,10 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
     o = _optimizer_parameters(optimizer)
 
     # node ids of the canonical creation order
-    gen_ids = np.arange(1, n_in + 1)
-    par_ids = gen_ids + n_in
+    # node ids: spike_generators 1..n_in, parrots, recurrent, readouts
+    par_ids = np.arange(n_in + 1, 2 * n_in + 1)
     rec_ids = np.arange(2 * n_in + 1, 2 * n_in + n_rec + 1)
     out_ids = np.arange(2 * n_in + n_rec + 1, 2 * n_in + n_rec + n_out + 1)
-    del gen_ids
 
     # ---- inputs: parrot i emits in iteration u (stamp u+1) one event per generator spike with stamp u ----
     par_emit = np.zeros((n_steps + 1, n_in), dtype=np.int64)

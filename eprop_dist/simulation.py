@@ -19,6 +19,14 @@ from .errors import BadProperty, KernelException
 from .state import GID, LID, REAL, STEP, grow
 
 ST = _core.STATUS
+
+
+def c_exp(x):
+    """exp with the C library (NEST's std::exp); np.exp differs in the last bit for some inputs."""
+    x = np.ascontiguousarray(x, dtype=REAL)
+    out = np.empty_like(x)
+    _core.c_exp(x.ravel(), out.ravel())
+    return out
 INT32_MAX = 2**31 - 1
 
 
@@ -74,7 +82,7 @@ class Simulation:
             np.asarray(c.par_flush)[tid - c.n_rec - c.n_out] = steps_or_inf(P["flush_event_send_interval"], dt)
             return
         EL = P["E_L"]
-        Pv = np.exp(-dt / P["tau_m"])
+        Pv = c_exp(-dt / P["tau_m"])
         Pi = P["tau_m"] / P["C_m"] * (1.0 - Pv)
         if pop.kind == "readout":
             j = tid - c.n_rec
@@ -106,7 +114,7 @@ class Simulation:
         a("rec_EL")[j] = EL
         adapt = "adapt_beta" in P
         a("rec_beta")[j] = P["adapt_beta"] if adapt else 0.0
-        a("rec_rho")[j] = np.exp(-dt / P["adapt_tau"]) if adapt else 0.0
+        a("rec_rho")[j] = c_exp(-dt / P["adapt_tau"]) if adapt else 0.0
         a("rec_creg")[j] = P["c_reg"]
         a("rec_ftarget")[j] = P["f_target"] / 1000.0
         a("rec_kappa")[j] = P["kappa"]
@@ -177,7 +185,7 @@ class Simulation:
                     s = np.rint(np.asarray(p.params["spike_times"][i], float) / dt).astype(np.int64)
                     lo = max(lo_all, self.gen_set_t.get(g, 0))
                     s = s[s > lo]
-                    keys.append((s << 32) | g)
+                    keys.append(_core.spike_key(s, g, device=True))
             c.gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
             c.gen_pos = 0
             self._gen_dirty = False
@@ -329,8 +337,7 @@ class Simulation:
         n = c.n_spikerec
         key = np.asarray(c.sr_key)[:n]
         mult = np.asarray(c.sr_mult)[:n]
-        stamp = key >> 32
-        sender = key & 0xFFFFFFFF
+        stamp, sender = _core.key_to_stamp_gid(key)
         srcs = np.array(sorted(st.sr_sources.get(int(gid), ())), dtype=GID)
         keep = (stamp <= self._visible_t()) & np.isin(sender, srcs)
         p = pop.params
@@ -339,8 +346,8 @@ class Simulation:
         keep &= (stamp * self.dt > start) & (stamp * self.dt <= stop)
         key, mult = self._gather([key[keep], mult[keep]])
         o = np.argsort(key, kind="stable")
-        key = np.repeat(key[o], mult[o])
-        return {"senders": key & 0xFFFFFFFF, "times": (key >> 32) * self.dt}
+        stamp, sender = _core.key_to_stamp_gid(np.repeat(key[o], mult[o]))
+        return {"senders": sender, "times": stamp * self.dt}
 
     def _wr_events(self, gid):
         c = self.core

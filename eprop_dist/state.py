@@ -44,7 +44,7 @@ def _z(n, dtype=REAL):
     return np.zeros(n, dtype=dtype)
 
 
-def alloc_core(st, *, n_rec, n_out, n_par, RL, LR, n_out_global, n_src_rows, src_row, tgt_gids,
+def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row, tgt_gids,
                static, eprop, ls, readout_gen, h_has, slots, spk_recorded, n_mm):
     c = _core.Core()
     c.dt = st.dt
@@ -52,7 +52,6 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, LR, n_out_global, n_src_rows, src
     c.shift = st.shift
     c.d_ro = st.d_ro
     c.RL = RL
-    c.LR = LR
     c.n_rec, c.n_out, c.n_par = n_rec, n_out, n_par
     c.n_tgt = n_rec + n_out + n_par
     n_tgt = c.n_tgt
@@ -66,7 +65,6 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, LR, n_out_global, n_src_rows, src
                  "rec_tau", "rec_v", "rec_i", "rec_a", "rec_A", "rec_fav", "rec_psi", "rec_b"):
         setattr(c, name, _z(n_rec))
     c.rec_z = _z(n_rec, np.uint8)
-    c.rec_lsig = np.zeros((n_rec, LR))
     for name in ("out_Pv", "out_Pi", "out_Vmin", "out_Ie", "out_EL", "out_v", "out_i", "out_y", "out_ystar",
                  "out_err", "out_lw"):
         setattr(c, name, _z(n_out))

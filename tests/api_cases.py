@@ -53,7 +53,8 @@ def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, 
         while j < n_rec and models[j] == models[i]:
             j += 1
         pop = k.Create(models[i], j - i)
-        pop.set(per[i:j])
+        valid = k.models[models[i]].params
+        pop.set([{kk: vv for kk, vv in d.items() if kk in valid} for d in per[i:j]])
         parts.append(pop)
         i = j
     rec = parts[0]
@@ -142,3 +143,56 @@ def run_core(case, comm=None, extra_steps=1, **kw):
     res["kernel"] = k
     res["handles"] = h
     return res
+
+
+def random_case(seed, *, n_in=20, n_rec=16, n_out=2, n_steps=300, models=None, optimizer="adam",
+                each_step=True, cutoff=np.inf, flush=np.inf, density=0.6, force_final=True):
+    """A randomised small e-prop+ network (dense description for reference.run_eprop_plus)."""
+    rng = np.random.default_rng(seed)
+    from eprop_dist.models import REC_MODELS, SURROGATES
+    if models is None:
+        models = [REC_MODELS[i] for i in rng.integers(0, 4, n_rec)]
+    elif isinstance(models, str):
+        models = [models] * n_rec
+    delta = np.array(["psc_delta" in m for m in models])
+    rec_params = {
+        "C_m": 1.0, "E_L": rng.uniform(-1, 1, n_rec).round(3), "tau_m": rng.uniform(10, 40, n_rec),
+        "t_ref": rng.integers(0, 3, n_rec).astype(float), "I_e": rng.uniform(0, 0.01, n_rec),
+        "c_reg": rng.uniform(0, 1.0, n_rec), "f_target": 10.0, "kappa": rng.uniform(0.9, 0.99, n_rec),
+        "kappa_reg": rng.uniform(0.9, 0.99, n_rec),
+        "surrogate_gradient_function": np.array([SURROGATES[i] for i in rng.integers(0, 4, n_rec)], dtype=object),
+        "surrogate_gradient_height": rng.uniform(0.3, 3.0, n_rec), "surrogate_gradient_width": rng.uniform(0.05, 0.5, n_rec),
+        "eprop_isi_trace_cutoff": cutoff, "flush_event_send_interval": flush,
+        "adapt_beta": rng.uniform(0, 0.5, n_rec), "adapt_tau": rng.uniform(20, 200, n_rec),
+        "V_reset": -0.2, "refractory_input": rng.integers(0, 2, n_rec).astype(bool),
+    }
+    rec_params["V_th"] = rec_params["E_L"] + np.where(delta, 0.3, 0.1)
+    rec_params["V_m"] = rec_params["E_L"] + rng.uniform(-0.05, 0.05, n_rec)
+    rec_params["V_reset"] = rec_params["E_L"] - 0.2
+    W_in = rng.normal(0, 0.3, (n_rec, n_in)) * (rng.random((n_rec, n_in)) < density)
+    W_rec = rng.normal(0, 0.2, (n_rec, n_rec)) * (rng.random((n_rec, n_rec)) < density)
+    np.fill_diagonal(W_rec, 0.0)
+    W_out = rng.normal(0, 0.1, (n_out, n_rec))
+    B = rng.normal(0, 0.5, (n_rec, n_out))
+    times = []
+    for i in range(n_in):
+        t = np.sort(rng.choice(np.arange(1, n_steps - 5), size=rng.integers(3, n_steps // 10), replace=True))
+        times.append(t.astype(float))        # duplicates -> multiplicity
+    tt = np.arange(2, n_steps + 2, dtype=float)
+    target_values = [np.sin(tt / rng.uniform(10, 40) + rng.uniform(0, 6)) * 0.1 for _ in range(n_out)]
+    lw_times = np.array([2.0, n_steps / 3, 2 * n_steps / 3]).round()
+    lw_values = np.array([1.0, 0.0, 1.0])
+    opt = {"type": optimizer, "batch_size": int(rng.integers(1, 4)), "eta": float(rng.uniform(1e-3, 1e-2)),
+           "optimize_each_step": each_step, "Wmin": -0.5, "Wmax": 0.5}
+    if optimizer == "adam":
+        opt.update({"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7})
+    # keep weights inside the bounds as the optimizer would clip them
+    W_in = np.clip(W_in, -0.5, 0.5)
+    W_rec = np.clip(W_rec, -0.5, 0.5)
+    W_out = np.clip(W_out, -0.5, 0.5)
+    return dict(n_steps=n_steps, dt=1.0, rec_models=models, rec_params=rec_params,
+                out_params={"C_m": 1.0, "E_L": 0.0, "tau_m": rng.uniform(10, 40, n_out), "V_m": 0.0,
+                            "eprop_isi_trace_cutoff": cutoff},
+                W_in=W_in, W_rec=W_rec, W_out=W_out, B=B, input_spike_times=times,
+                target_times=[tt] * n_out, target_values=target_values, lw_times=lw_times, lw_values=lw_values,
+                optimizer=opt, extra_rec_spike_times=np.array([n_steps - 3.0]) if force_final else None)
