@@ -363,7 +363,7 @@ cdef class Core:
         cdef int64_t isi, rem, n, a, i, t, sl, dec
         cdef uint64_t zp = self.ep_zpend[k]
         cdef bint readout = h >= self.n_rec
-        cdef bint adaptive = False
+        cdef bint adaptive = False, carry
         cdef bint each = self.opt_each[self.ep_model[k]] != 0
         cdef real_t w = self.ep_w[k], zbar, ebar, ereg, eps, G, z, e, g, psi, L
         cdef real_t alpha, kappa = 0.0, kreg = 0.0, beta = 0.0, rho = 0.0
@@ -423,7 +423,14 @@ cdef class Core:
                     G += g
             self.ep_rem[k] = rem - n
             dec = self.ep_decay[k] + isi - n
+            # pending arrivals in the non-evaluated tail [n, isi) are carried to the first entry of
+            # the next window (NEST's two-slot z buffer when the cutoff is shorter than 2 steps)
+            carry = False
+            if n < isi and n < 64:
+                carry = ((zp >> n) & (((<uint64_t>1) << (isi - n)) - 1 if isi - n < 64 else ~(<uint64_t>0))) != 0
             zp = zp >> isi if isi < 64 else 0
+            if carry:
+                zp |= 1
             if not is_flush and dec > 0:
                 zbar *= pow(alpha, <real_t>dec)
                 if not readout:
