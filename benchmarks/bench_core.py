@@ -223,6 +223,7 @@ def build_sine(nest, n_iter, syn_model):
         return {"loss_first_iter": float(loss[0]), "loss_last_iter": float(loss[-1])}
 
     info = {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "sequence_steps": seq, "n_iter": n_iter,
+            "flush_event_send_interval_rec": float(seq),
             "n_input_spikes_generated": int(sum(p["spike_times"].size for p in params_gen))}
     return dict(sim_steps=sim, nodes=dict(par=nrns_in, rec=nrns_rec, out=nrns_out), sr=sr,
                 evaluate=evaluate, info=info)
@@ -325,6 +326,7 @@ def build_nmnist(nest, n_samples, syn_model, events_per_input):
         return {"loss_first_sample": float(loss[0]), "loss_last_sample": float(loss[-1])}
 
     info = {"n_in": n_in, "n_rec": n_rec, "n_out": n_out, "sequence_steps": seq, "n_samples": n_samples,
+            "flush_event_send_interval_rec": float(seq),
             "connections": n_conn, "events_per_input_per_sample": events_per_input,
             "n_input_spikes_generated": int(counts.sum()),
             "input_events_per_sample_mean": float(counts.sum() / n_samples)}
@@ -348,6 +350,8 @@ def worker(net, variant, args):
         net_d = build_sine(nest, args.sine_iter, syn_model)
     else:
         net_d = build_nmnist(nest, args.nmnist_samples, syn_model, args.nmnist_rate)
+    if args.parrot_flush is not None:      # SPEC 3.5: parrots may send flush events (default +inf: never)
+        net_d["nodes"]["par"].set({"flush_event_send_interval": float(args.parrot_flush)})
     t_describe = time.perf_counter() - t0
 
     # core build (triggered by the first GetConnections) and out-degrees
@@ -372,6 +376,7 @@ def worker(net, variant, args):
     ev_st = int(core.n_syn_events) - ev0[0]
     ev_ep = int(core.n_ep_events) - ev0[1]
     rss_sim = rss_mib()
+    hist = {"capacity_steps": int(core.C), "neurons_with_history": int(np.asarray(core.h_has).sum())}
     timers = {k: float(v) for k, v in nest.timers().items()}
 
     # cross-check: recorded spikes x out-degree
@@ -399,9 +404,11 @@ def worker(net, variant, args):
         "spikes": {"parrot": n_spk["par"], "rec": n_spk["rec"],
                    "rec_rate_hz": n_spk["rec"] / len(nd["rec"]) / (steps * 1e-3)},
         "crosscheck_spikes_x_outdegree": {"eprop": xc_ep, "static_from_neurons": xc_st,
+                                          "eprop_matches_core_counter": xc_ep == ev_ep,
                                           "note": "excludes generator->parrot / force spikes, which the "
                                                   "core counts as static events"},
         "timers_s": timers,
+        "eprop_history": hist,
         "time_read_spike_recorder_s": t_rec_read,
         "rss_mib": {"start": rss0, "after_import": rss_import, "after_build": rss_built,
                     "after_simulate": rss_sim, "peak": peak_rss_mib()},
@@ -417,6 +424,8 @@ def run_worker(net, variant, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", net, variant,
            "--sine-iter", str(args.sine_iter), "--nmnist-samples", str(args.nmnist_samples),
            "--nmnist-rate", str(args.nmnist_rate)]
+    if args.parrot_flush is not None:
+        cmd += ["--parrot-flush", str(args.parrot_flush)]
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -465,6 +474,9 @@ def main():
     ap.add_argument("--nmnist-rate", type=float, default=3.75,
                     help="mean events per active input per sample (default 3.75 ~ 4500 events/sample)")
     ap.add_argument("--networks", default="sine,nmnist")
+    ap.add_argument("--parrot-flush", type=float, default=None, metavar="MS",
+                    help="flush_event_send_interval of the parrots (default: model default +inf, as SPEC 7.x; "
+                         "the recurrent neurons use one sequence/sample length as in the examples)")
     ap.add_argument("--repeat", type=int, default=None,
                     help="fresh-process repetitions per run, median reported (default 3, --quick 1)")
     ap.add_argument("--worker", nargs=2, metavar=("NET", "VARIANT"), help=argparse.SUPPRESS)

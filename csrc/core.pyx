@@ -18,7 +18,8 @@
 cimport cython
 from libc.math cimport exp, sqrt, fabs, pow
 from libc.stdlib cimport qsort
-from libc.stdint cimport int64_t, int32_t, uint64_t, uint8_t
+from libc.stdint cimport int64_t, int32_t, int16_t, uint64_t, uint8_t, INT32_MAX
+from rng cimport u01, poisson_count
 from _typedefs cimport gid_t, lid_t, real_t, step_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -179,13 +180,18 @@ cdef class Core:
     cdef public real_t[::1] st_w
     # ---- e-prop synapses (CSR by source row) ----
     cdef public int64_t[::1] ep_ptr
-    cdef public int32_t[::1] ep_tgt, ep_delay, ep_model
+    # per-synapse state is kept narrow (bytes per synapse matter at 1e8 synapses): stamps and step
+    # counts in int32 (runs < 2^31 steps), delay int16, model uint8; ep_eps is empty when no target is
+    # adaptive and the Adam arrays are empty when no synapse model uses Adam
+    cdef public int32_t[::1] ep_tgt
+    cdef public int16_t[::1] ep_delay
+    cdef public uint8_t[::1] ep_model
     cdef public real_t[::1] ep_w, ep_zbar, ep_ebar, ep_ereg, ep_eps, ep_G
-    cdef public int64_t[::1] ep_tprev, ep_rem, ep_decay
+    cdef public int32_t[::1] ep_tprev, ep_rem, ep_decay
     cdef public uint8_t[::1] ep_pflush
     cdef public uint64_t[::1] ep_zpend
     cdef public real_t[::1] ep_cum, ep_eta, ep_m, ep_v, ep_b1p, ep_b2p
-    cdef public int64_t[::1] ep_ostep
+    cdef public int32_t[::1] ep_ostep
     # ---- optimizer common properties per synapse model (IN) ----
     cdef public int32_t[::1] opt_type, opt_each, opt_wrec
     cdef public int64_t[::1] opt_batch, opt_etacount
@@ -274,7 +280,7 @@ cdef class Core:
             if w > self.opt_wmax[mdl]:
                 w = self.opt_wmax[mdl]
             self.ep_eta[k] = self.opt_eta[mdl]
-            self.ep_ostep[k] = cur
+            self.ep_ostep[k] = <int32_t>cur
         self.ep_cum[k] = cum
         return w
 
@@ -388,7 +394,7 @@ cdef class Core:
             zbar = self.ep_zbar[k]
             ebar = self.ep_ebar[k]
             ereg = self.ep_ereg[k]
-            eps = self.ep_eps[k]
+            eps = self.ep_eps[k] if adaptive else 0.0
             G = self.ep_G[k]
             for i in range(n):
                 t = a + i
@@ -421,7 +427,7 @@ cdef class Core:
                     w = self.optimize(k, t + 1, g, w)
                 else:
                     G += g
-            self.ep_rem[k] = rem - n
+            self.ep_rem[k] = <int32_t>(rem - n if rem - n < INT32_MAX else INT32_MAX)
             dec = self.ep_decay[k] + isi - n
             # pending arrivals in the non-evaluated tail [n, isi) are carried to the first entry of
             # the next window (NEST's two-slot z buffer when the cutoff is shorter than 2 steps)
@@ -438,17 +444,18 @@ cdef class Core:
                     ereg *= pow(kreg, <real_t>dec)
                     eps *= pow(rho, <real_t>dec)
                 dec = 0
-            self.ep_decay[k] = dec
+            self.ep_decay[k] = <int32_t>dec
             self.ep_zbar[k] = zbar
             self.ep_ebar[k] = ebar
             self.ep_ereg[k] = ereg
-            self.ep_eps[k] = eps
+            if adaptive:
+                self.ep_eps[k] = eps
             self.ep_G[k] = G
             if not is_flush and not each:
                 w = self.optimize(k, s - 1, G, w)
         self.ep_w[k] = w
         self.erase_used_history(h, s, sp)
-        self.ep_tprev[k] = s
+        self.ep_tprev[k] = <int32_t>s
         self.ep_pflush[k] = is_flush
         if not is_flush:
             zp |= (<uint64_t>1) << (self.shift + self.ep_delay[k] - 2)

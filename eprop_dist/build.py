@@ -289,7 +289,10 @@ def build(kernel, comm) -> RankState:
                       ls=(l_row, gid2tid[l_tgt], l_w),
                       readout_gen=(out_tgen, out_lwgen, out_tlag, out_lwlag, out_tw, out_lww),
                       h_has=h_has, slots=(sl_mm, sl_tid, sl_field, sl_ptr, sl_order),
-                      spk_recorded=spk_recorded, n_mm=mm_gids.size)
+                      spk_recorded=spk_recorded, n_mm=mm_gids.size,
+                      any_adaptive=bool(np.any([p.kind == "rec" and base_model(kernel, p.model).endswith("adapt")
+                                                for p in pops])),
+                      any_adam=any(kernel.syn_common[m]["optimizer"]["type"] == "adam" for m in ep_models))
     st.core = core
     st.sources_by_row = sources
     return st

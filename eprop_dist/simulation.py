@@ -443,8 +443,9 @@ class Simulation:
                 for kk, vv in dict(v).items():
                     if kk not in ("m", "v"):
                         raise BadProperty(f"SynapseCollection.set: optimizer accepts m, v; got '{kk}'")
+                    arr = np.asarray(getattr(c, "ep_" + kk))
                     for kind, idx in sel:
-                        if kind == "eprop":
-                            np.asarray(getattr(c, "ep_" + kk))[idx] = vv
+                        if kind == "eprop" and arr.size:     # empty when no model uses Adam
+                            arr[idx] = vv
             else:
                 raise BadProperty(f"SynapseCollection.set: cannot set '{k}'")

@@ -45,7 +45,8 @@ def _z(n, dtype=REAL):
 
 
 def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row, tgt_gids,
-               static, eprop, ls, readout_gen, h_has, slots, spk_recorded, n_mm):
+               static, eprop, ls, readout_gen, h_has, slots, spk_recorded, n_mm, any_adaptive=True,
+               any_adam=True):
     c = _core.Core()
     c.dt = st.dt
     c.D = st.D
@@ -101,17 +102,20 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row
     n_e = e_src.size
     c.ep_ptr = _csr_ptr(e_src, src_row, n_src_rows)
     c.ep_tgt = e_tid.astype(LID)
-    c.ep_delay = e_d.astype(LID)
-    c.ep_model = e_mod.astype(LID)
+    c.ep_delay = e_d.astype(np.int16)
+    c.ep_model = e_mod.astype(np.uint8)
     c.ep_w = e_w.astype(REAL)
-    for name in ("ep_zbar", "ep_ebar", "ep_ereg", "ep_eps", "ep_G", "ep_cum", "ep_m", "ep_v"):
+    for name in ("ep_zbar", "ep_ebar", "ep_ereg", "ep_G", "ep_cum"):
         setattr(c, name, _z(n_e))
+    c.ep_eps = _z(n_e if any_adaptive else 0)
+    n_adam = n_e if any_adam else 0
+    c.ep_m, c.ep_v = _z(n_adam), _z(n_adam)
+    c.ep_b1p = np.ones(n_adam)
+    c.ep_b2p = np.ones(n_adam)
     c.ep_eta = np.full(n_e, 1e-4)
-    c.ep_b1p = np.ones(n_e)
-    c.ep_b2p = np.ones(n_e)
-    c.ep_ostep = np.ones(n_e, STEP)
+    c.ep_ostep = np.ones(n_e, LID)
     for name in ("ep_tprev", "ep_rem", "ep_decay"):
-        setattr(c, name, _z(n_e, STEP))
+        setattr(c, name, _z(n_e, LID))
     c.ep_pflush = _z(n_e, np.uint8)
     c.ep_zpend = _z(n_e, np.uint64)
     # learning signals
