@@ -178,6 +178,12 @@ cdef class Core:
     cdef public int64_t[::1] st_ptr
     cdef public int32_t[::1] st_tgt, st_delay
     cdef public real_t[::1] st_w
+    cdef public uint64_t[::1] st_pkey                     # poisson rows: stream key of the connection
+    # ---- poisson generators (replicated devices; an independent train per connection, SPEC 10.1) --
+    cdef public int32_t[::1] pg_rows                      # source rows that are poisson generators
+    cdef public int64_t[::1] pg_gid, pg_start, pg_stop    # gid, active for start < stamp <= stop
+    cdef public real_t[::1] pg_lambda                     # expected spikes per step (rate*dt/1000)
+    cdef public uint64_t seed
     # ---- e-prop synapses (CSR by source row) ----
     cdef public int64_t[::1] ep_ptr
     # per-synapse state is kept narrow (bytes per synapse matter at 1e8 synapses): stamps and step
@@ -330,7 +336,11 @@ cdef class Core:
             ulo = cb - c if c < EPROP_INF_STEPS else self.h_ulo[h]
             if ulo < self.h_ulo[h]:
                 ulo = self.h_ulo[h]
-            uhi = ce if ce < self.t + 1 else self.t + 1
+            # keys whose needed range [u - shift + 1, ...) starts inside [cb, ce]: u <= ce + shift - 2
+            # (NEST, shift 2: u <= ce)
+            uhi = ce + self.shift - 2 if ce < EPROP_INF_STEPS else EPROP_INF_STEPS
+            if uhi > self.t + 1:
+                uhi = self.t + 1
             u = ulo
             while u <= uhi and eb < ee:
                 if self.h_upd[h, u % self.C] > 0:
@@ -468,23 +478,12 @@ cdef class Core:
     cdef int deliver(self) noexcept nogil:
         cdef int64_t W = self.t, D = self.D, i, j, u, e, kk, p, q, s, gid, row, mult, m, need
         cdef int64_t n_gen = 0, gp
-        cdef real_t err, val
+        cdef real_t err, val, lam
+        cdef long cnt
         cdef double t0
         cdef int64_t n_out_g = self.err_all.shape[1]
-        # -- capacity: generator spikes with stamps in (W-D, W] join the incoming list
-        gp = self.gen_pos
-        while gp < self.gen_keys.shape[0] and key_stamp(self.gen_keys[gp]) <= W:
-            gp += 1
-            n_gen += 1
-        if 2 * (self.n_incoming + n_gen) > self.in_buf.shape[0]:
-            self.grow_what = GROW_INCOMING
-            return GROW
-        for i in range(n_gen):
-            self.in_buf[2 * (self.n_incoming + i)] = self.gen_keys[self.gen_pos + i]
-            self.in_buf[2 * (self.n_incoming + i) + 1] = 1
-        self.n_incoming += n_gen
-        self.gen_pos = gp
-        # -- capacity of the weight recorder
+        # -- capacity of the weight recorder (checked before anything is appended: devices never
+        #    have e-prop synapses, so the neuron spikes already in in_buf decide)
         need = 0
         for i in range(self.n_incoming if self.any_wrec else 0):
             gid = self.in_buf[2 * i] & GID_MASK
@@ -497,6 +496,26 @@ cdef class Core:
         if self.n_wrec + need > self.wr_w.shape[0]:
             self.grow_what = GROW_WEIGHTREC
             return GROW
+        # -- capacity: generator spikes with stamps in (W-D, W] join the incoming list, and one
+        #    pseudo-event (mult -1) per poisson generator and stamp
+        gp = self.gen_pos
+        while gp < self.gen_keys.shape[0] and key_stamp(self.gen_keys[gp]) <= W:
+            gp += 1
+            n_gen += 1
+        if 2 * (self.n_incoming + n_gen + D * self.pg_rows.shape[0]) > self.in_buf.shape[0]:
+            self.grow_what = GROW_INCOMING
+            return GROW
+        for i in range(n_gen):
+            self.in_buf[2 * (self.n_incoming + i)] = self.gen_keys[self.gen_pos + i]
+            self.in_buf[2 * (self.n_incoming + i) + 1] = 1
+        self.n_incoming += n_gen
+        self.gen_pos = gp
+        for i in range(self.pg_rows.shape[0]):
+            for s in range(W - D + 1, W + 1):
+                if self.pg_start[i] < s <= self.pg_stop[i]:
+                    self.in_buf[2 * self.n_incoming] = ((2 * s - 1) << 31) | self.pg_gid[i]
+                    self.in_buf[2 * self.n_incoming + 1] = -1 - i
+                    self.n_incoming += 1
         # -- 1. learning signals: entry u - d_ro += B_jk err_k(u), readouts in ascending gid
         if W > 0:
             for i in range(D):
@@ -540,6 +559,19 @@ cdef class Core:
             if gid >= self.src_row.shape[0] or self.src_row[gid] < 0:
                 continue
             row = self.src_row[gid]
+            if mult < 0:
+                # poisson generator: an independent count per connection, keyed (seed, gid, conn, stamp)
+                lam = self.pg_lambda[-1 - mult]
+                for p in range(self.st_ptr[row], self.st_ptr[row + 1]):
+                    cnt = poisson_count(lam, u01(self.seed, <uint64_t>gid, self.st_pkey[p], <uint64_t>s))
+                    if cnt > 0:
+                        q = self.st_tgt[p]
+                        if q >= self.n_rec + self.n_out:
+                            self.ring[q, (s + self.st_delay[p] - 1) % self.RL] += cnt
+                        else:
+                            self.ring[q, (s + self.st_delay[p] - 1) % self.RL] += cnt * self.st_w[p]
+                        self.n_syn_events += cnt
+                continue
             if mult == 0:
                 for p in range(self.ep_ptr[row], self.ep_ptr[row + 1]):
                     if self.ep_send(p, s, True) != 0:

@@ -92,6 +92,21 @@ def _random(rp, seed, block, tgt_all, keep):
     return out
 
 
+def _conn_keys(src, tgt, block):
+    """Stream key of each connection: (target gid, block, occurrence of the (src, tgt) pair)."""
+    if src.size == 0:
+        return np.zeros(0, np.uint64)
+    o = np.lexsort((tgt, src))
+    pair = np.stack([src[o], tgt[o]])
+    new = np.ones(src.size, bool)
+    new[1:] = np.any(pair[:, 1:] != pair[:, :-1], axis=0)
+    first = np.maximum.accumulate(np.where(new, np.arange(src.size), 0))
+    occ = np.empty(src.size, np.int64)
+    occ[o] = np.arange(src.size) - first
+    return ((tgt.astype(np.uint64) << np.uint64(24)) | (np.uint64(block & 0xFFF) << np.uint64(12))
+            | (occ.astype(np.uint64) & np.uint64(0xFFF)))
+
+
 def _block_delays(blk):
     """(min, max) delay of a block, identical on every rank."""
     d = np.asarray(blk.delay)
@@ -177,11 +192,7 @@ def build(kernel, comm) -> RankState:
             continue
         src, tgt, w, d = _local_block(kernel, blk, rank, n_ranks, seed)
         kind = blk.kind
-        if kind == "static" and src.size:
-            pk = np.array([p.kind for p in kernel.populations])[pop_idx_cache(src)]
-            if np.any(pk == "poisson_generator"):
-                raise IllegalConnection("poisson_generator is not supported yet")
-        part = dict(src=src, tgt=tgt, w=w, d=d, block=blk)
+        part = dict(src=src, tgt=tgt, w=w, d=d, block=blk, pkey=_conn_keys(src, tgt, blk.index))
         parts[kind].append(part)
 
     def cat(kind, key, dtype):
@@ -191,6 +202,7 @@ def build(kernel, comm) -> RankState:
     # static + eprop spike synapses: CSR by source row (rows = sorted unique local sources)
     s_src, s_tgt, s_w, s_d = (cat("static", "src", GID), cat("static", "tgt", GID),
                               cat("static", "w", REAL), cat("static", "d", np.int64))
+    s_key = cat("static", "pkey", np.uint64)
     e_src, e_tgt, e_w, e_d = (cat("eprop", "src", GID), cat("eprop", "tgt", GID),
                               cat("eprop", "w", REAL), cat("eprop", "d", np.int64))
     e_mod = np.concatenate([np.full(p["src"].size, st.ep_model_index[p["block"].syn_model], dtype=LID)
@@ -202,7 +214,7 @@ def build(kernel, comm) -> RankState:
     src_row[sources] = np.arange(sources.size, dtype=LID)
     o_s = np.lexsort((s_tgt, s_src))
     o_e = np.lexsort((e_tgt, e_src))
-    s_src, s_tgt, s_w, s_d = s_src[o_s], s_tgt[o_s], s_w[o_s], s_d[o_s]
+    s_src, s_tgt, s_w, s_d, s_key = s_src[o_s], s_tgt[o_s], s_w[o_s], s_d[o_s], s_key[o_s]
     e_src, e_tgt, e_w, e_d, e_mod, e_blk = (e_src[o_e], e_tgt[o_e], e_w[o_e], e_d[o_e], e_mod[o_e],
                                             e_blk[o_e])
     st.static_src, st.ep_src, st.ep_blk = s_src, e_src, e_blk
@@ -293,6 +305,17 @@ def build(kernel, comm) -> RankState:
                       any_adaptive=bool(np.any([p.kind == "rec" and base_model(kernel, p.model).endswith("adapt")
                                                 for p in pops])),
                       any_adam=any(kernel.syn_common[m]["optimizer"]["type"] == "adam" for m in ep_models))
+    core.st_pkey = s_key
+    core.seed = seed
+    pgs = [p for p in pops if p.kind == "poisson_generator"]
+    pg_gids = np.concatenate([np.arange(p.first, p.first + p.n) for p in pgs]) if pgs else np.zeros(0, GID)
+    pg_gids = pg_gids[src_row[pg_gids] >= 0] if pg_gids.size else pg_gids
+    st.pg_gids = pg_gids
+    core.pg_rows = src_row[pg_gids].astype(LID)
+    core.pg_gid = pg_gids.astype(GID)
+    core.pg_start = np.zeros(pg_gids.size, STEP)
+    core.pg_stop = np.zeros(pg_gids.size, STEP)
+    core.pg_lambda = np.zeros(pg_gids.size)
     st.core = core
     st.sources_by_row = sources
     return st

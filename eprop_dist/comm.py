@@ -42,8 +42,31 @@ class SerialComm:
     def barrier(self):
         pass
 
+    def check(self, error):
+        if error is not None:
+            raise error
+
     def abort(self, code=1):
         os._exit(code)
+
+
+def _install_abort_hook(MPI):
+    """An unhandled exception on one rank prints its traceback and aborts every rank (no hang),
+    also when the script was not started with ``python -m mpi4py``."""
+    if getattr(sys, "_eprop_abort_hook", False):
+        return
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        try:
+            previous(exc_type, exc, tb)
+            sys.stderr.write(f"eprop-dist: rank {MPI.COMM_WORLD.Get_rank()}: aborting all ranks\n")
+            sys.stderr.flush()
+        finally:
+            MPI.COMM_WORLD.Abort(1)
+
+    sys.excepthook = hook
+    sys._eprop_abort_hook = True
 
 
 class MPIComm:
@@ -51,6 +74,7 @@ class MPIComm:
 
     def __init__(self, comm):
         from mpi4py import MPI
+        _install_abort_hook(MPI)
         self._MPI = MPI
         self.comm = comm
         self.rank = comm.Get_rank()
@@ -83,6 +107,16 @@ class MPIComm:
 
     def barrier(self):
         self.comm.Barrier()
+
+    def check(self, error):
+        """Collective error check: every rank raises if any rank had `error` (an exception or None)."""
+        msgs = self.comm.allgather(None if error is None else f"{type(error).__name__}: {error}")
+        if any(m is not None for m in msgs):
+            if error is not None:
+                raise error
+            from .errors import EpropError
+            first = next(r for r, m in enumerate(msgs) if m is not None)
+            raise EpropError(f"rank {first} failed: {msgs[first]}")
 
     def abort(self, code=1):
         self.comm.Abort(code)

@@ -15,7 +15,7 @@ from . import _core
 from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
-from .errors import BadProperty, KernelException
+from .errors import BadProperty, EpropError, KernelException
 from .state import GID, LID, REAL, STEP, grow
 
 ST = _core.STATUS
@@ -35,7 +35,12 @@ class Simulation:
         t0 = time.perf_counter()
         self.k = kernel
         self.comm = as_comm(comm)
-        self.st = build(kernel, self.comm)
+        err = None
+        try:
+            self.st = build(kernel, self.comm)
+        except EpropError as e:      # rank-local validation: fail on every rank, never hang
+            err = e
+        self.comm.check(err)
         self.core = self.st.core
         self.D = self.st.D
         self.dt = kernel.dt
@@ -203,6 +208,17 @@ class Simulation:
             c.rg_times = np.concatenate(times).astype(STEP) if times else np.zeros(0, STEP)
             c.rg_values = np.concatenate(vals).astype(REAL) if vals else np.zeros(0)
             self._rg_dirty = False
+        pg = self.st.pg_gids
+        if pg.size:
+            lam, start, stop = np.zeros(pg.size), np.zeros(pg.size, STEP), np.zeros(pg.size, STEP)
+            for i, g in enumerate(pg):
+                p = self.k._pop_of([g])[0]
+                q = g - p.first
+                lam[i] = float(p.params["rate"][q]) * dt / 1000.0
+                start[i] = int(math.floor(float(p.params["start"][q]) / dt + 1e-9))
+                sp = float(p.params["stop"][q])
+                stop[i] = _core.INF_STEPS if math.isinf(sp) else int(math.floor(sp / dt + 1e-9))
+            c.pg_lambda, c.pg_start, c.pg_stop = lam, start, stop
         mm = self.st.mm_gids
         if mm.size:
             start = np.zeros(mm.size, LID)

@@ -1,0 +1,70 @@
+"""Run under ``mpiexec -n N python -m pytest --with-mpi tests/mpi``: the NEST reference numbers, the
+oracle and the serial engine give the same results on N ranks.  Expectations read the communicator
+size; nothing assumes a particular N."""
+import numpy as np
+import pytest
+
+import nest_cases as nc
+from eprop_dist.comm import SerialComm
+
+pytestmark = pytest.mark.mpi
+
+
+@pytest.fixture(scope="module")
+def comm():
+    from mpi4py import MPI
+    return MPI.COMM_WORLD
+
+
+REFS = nc.load_references()
+
+
+@pytest.mark.skipif(REFS is None, reason="shared/reference not found")
+@pytest.mark.parametrize("model,opt", [("eprop_iaf", "adam"), ("eprop_iaf_adapt", "gradient_descent")])
+def test_nest_regression_on_all_ranks(comm, model, opt):
+    from test_nest_references import nest_sine_regression
+    loss, k = nest_sine_regression(model, opt)
+    assert k._sim.comm.size == comm.Get_size()
+    np.testing.assert_allclose(loss, REFS["eprop_plus_regression"]["loss"][f"{model}/{opt}"], rtol=1e-8)
+
+
+@pytest.mark.skipif(REFS is None, reason="shared/reference not found")
+def test_nest_history_cleaning_and_surrogates(comm):
+    from test_nest_references import test_history_cleaning_matches_nest, test_surrogate_gradients_match_nest
+    test_history_cleaning_matches_nest("eprop_iaf", 5.0)
+    test_surrogate_gradients_match_nest("arctan_derivative")
+
+
+@pytest.mark.parametrize("seed,opt,each", [(1, "adam", True), (2, "gradient_descent", False)])
+def test_core_vs_oracle_on_all_ranks(comm, seed, opt, each):
+    from api_cases import random_case, run_core
+    from eprop_dist import reference as R
+    from test_core_vs_reference import assert_same
+    case = random_case(seed, optimizer=opt, each_step=each, cutoff=15.0, flush=25.0)
+    got = run_core(case)
+    assert got["kernel"]._sim.comm.size == comm.Get_size()
+    assert_same(R.run_eprop_plus(**case), got)
+
+
+def test_invariance_net_equals_serial(comm):
+    import invariance_net as inv
+    k, par = inv.run(delay=2, steps=300)
+    _, ser = inv.run(delay=2, steps=300, comm=SerialComm())
+    assert k._sim.comm.size == comm.Get_size()
+    for key in ser:
+        np.testing.assert_array_equal(par[key], ser[key], err_msg=key)
+
+
+def test_each_rank_builds_only_its_share(comm):
+    import eprop_dist
+    k = eprop_dist.Kernel()
+    n = 600
+    a = k.Create("eprop_iaf", n)
+    k.Connect(a, a, {"rule": "fixed_indegree", "indegree": 20}, {"synapse_model": "eprop_synapse"})
+    k.Simulate(1.0)
+    core = k._sim.core
+    size, rank = comm.Get_size(), comm.Get_rank()
+    assert core.n_rec == len([g for g in a.gids if g % size == rank])
+    assert np.asarray(core.ep_w).size == 20 * core.n_rec          # only incoming synapses of local targets
+    total = comm.allreduce(np.asarray(core.ep_w).size)
+    assert total == 20 * n
