@@ -143,7 +143,7 @@ class Kernel:
         self.pop_first = []
         self.n_nodes = 0
         self.blocks: list[ConnBlock] = []
-        self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None,
+        self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "allgather",
                        "biological_time": 0.0, "total_num_virtual_procs": 1,
                        "local_num_threads": 1, "print_time": False}
         self._sim = None
@@ -163,6 +163,10 @@ class Kernel:
                 raise BadProperty(f"kernel: rng_seed must be a non-negative integer, got {v!r}")
             if k == "comm_window" and v is not None and not (isinstance(v, (int, np.integer)) and v >= 1):
                 raise BadProperty(f"kernel: comm_window must be an integer >= 1 (steps) or None, got {v!r}")
+            if k == "exchange" and v not in ("allgather", "alltoall"):
+                raise BadProperty(f"kernel: exchange must be 'allgather' or 'alltoall', got {v!r}")
+            if k == "exchange" and self._sim is not None:
+                raise BadProperty("kernel: 'exchange' cannot be changed after the network was built")
             if k == "biological_time":
                 raise BadProperty("kernel: biological_time is read-only")
             self.status[k] = v

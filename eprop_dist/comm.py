@@ -39,6 +39,9 @@ class SerialComm:
         recv[: send.size] = send
         counts[0] = send.size
 
+    def alltoall(self, objs):
+        return list(objs)
+
     def barrier(self):
         pass
 
@@ -79,8 +82,8 @@ class MPIComm:
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
-        self._counts = np.zeros(self.size, dtype=np.int64)
         self._displs = np.zeros(self.size, dtype=np.int64)
+        self._one = np.zeros(1, dtype=np.int64)
 
     def allgather(self, obj):
         return self.comm.allgather(obj)
@@ -99,11 +102,33 @@ class MPIComm:
 
     def allgatherv(self, send: np.ndarray, recv: np.ndarray, counts: np.ndarray):
         """Concatenate every rank's `send` (same dtype) into `recv` in rank order; counts per rank."""
-        n = np.array([send.size], dtype=np.int64)
-        self.comm.Allgather(n, counts)
+        self.allgather_counts(send.size, counts)
+        self.allgatherv_known(send, recv, counts)
+
+    def allgather_counts(self, n: int, counts: np.ndarray):
+        self._one[0] = n
+        self.comm.Allgather(self._one, counts)
+
+    def allgatherv_known(self, send, recv, counts):
         np.cumsum(counts[:-1], out=self._displs[1:])
-        mpi_t = self._MPI._typedict[send.dtype.char]
-        self.comm.Allgatherv(send, [recv, counts, self._displs, mpi_t])
+        self.comm.Allgatherv(send, [recv, counts, self._displs, self._MPI._typedict[send.dtype.char]])
+
+    def alltoallv(self, send, sendcounts, recv_grow):
+        """Directed exchange: send[sdispl[r]:...] goes to rank r.  recv_grow(n) returns a buffer of at
+        least n elements.  Returns (recv, recvcounts)."""
+        recvcounts = np.empty(self.size, np.int64)
+        self.comm.Alltoall(sendcounts, recvcounts)
+        sd = np.zeros(self.size, np.int64)
+        np.cumsum(sendcounts[:-1], out=sd[1:])
+        rd = np.zeros(self.size, np.int64)
+        np.cumsum(recvcounts[:-1], out=rd[1:])
+        recv = recv_grow(int(recvcounts.sum()))
+        t = self._MPI._typedict[send.dtype.char]
+        self.comm.Alltoallv([send, sendcounts, sd, t], [recv, recvcounts, rd, t])
+        return recv, recvcounts
+
+    def alltoall(self, objs):
+        return self.comm.alltoall(objs)
 
     def barrier(self):
         self.comm.Barrier()

@@ -295,7 +295,7 @@ def _out_parameters(out_params, n_out, dt):
             p[name] = _broadcast(val, n_out, name, kind="bool")
         else:
             p[name] = _broadcast(val, n_out, name)
-    for loss in p["loss"]:
+    for loss in p["loss"] + ([out_params["loss"]] if isinstance(out_params.get("loss"), str) else []):
         if loss not in LOSSES:
             raise ValueError(f"out_params: loss must be one of {LOSSES}, got {loss!r}")
     delta_el = p["E_L"] - _OUT_E_L_DEFAULT

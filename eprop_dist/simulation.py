@@ -263,34 +263,75 @@ class Simulation:
         self.timers["update"] += c.t_update - u0
 
     def _prep_exchange(self):
+        """Plan the per-window exchange.  Spikes and readout errors travel in one int64 message per
+        rank (errors as float64 bit patterns after the spike pairs), so a window costs one count
+        exchange and one variable-size collective:
+          allgather: every rank receives every spike (Allgather + Allgatherv);
+          alltoall:  a spike goes only to the ranks with synapses from its source (Alltoall +
+                     Alltoallv); errors go to every rank.
+        benchmarks/scaling.py compares both (NOTES.md)."""
         st = self.st
         n = self.comm.size
+        self.exchange = self.k.status.get("exchange", "allgather")
         self._counts = np.zeros(n, np.int64)
-        # global position of the errors received from rank r: readouts with gid % n == r, by gid
         glob = st.out_gids_global
         owner = glob % n
-        order = np.concatenate([np.nonzero(owner == r)[0] for r in range(n)]) if glob.size else np.zeros(0, int)
-        self._err_perm = order                               # recv position i -> global index
-        self._err_recv = np.zeros(glob.size * self.D)
-        self._err_counts = np.zeros(n, np.int64)
+        self._n_err = np.array([np.count_nonzero(owner == r) * self.D for r in range(n)], np.int64)
+        # global readout index of the errors received from rank r (readouts with gid % n == r)
+        self._err_perm = np.concatenate([np.nonzero(owner == r)[0] for r in range(n)]) if glob.size \
+            else np.zeros(0, int)
+        self._recv = np.zeros(1024, GID)
+        if self.exchange == "alltoall" and n > 1:
+            # which of my neurons does each rank need?  (set-up only: pickled alltoall)
+            srcs = st.sources[st.kind_of[st.sources] > 0]          # neuron sources with local synapses
+            want = self.comm.alltoall([srcs[srcs % n == r] for r in range(n)])
+            self._need = np.zeros((n, st.gid2tid.size), bool)       # need[r, gid]
+            for r, g in enumerate(want):
+                self._need[r, g] = True
+
+    def _grow_recv(self, m):
+        if m + 2 > self._recv.size:
+            self._recv = np.zeros(2 * m + 1024, GID)
+        return self._recv
 
     def _exchange(self):
-        """Window end under MPI: all ranks' spikes -> in_buf; all readout errors -> err_all."""
-        c, comm = self.core, self.comm
-        send = np.asarray(c.out_buf)[: 2 * c.n_outgoing]
-        total = comm.allreduce_sum(int(send.size))
+        """Window end under MPI: all spikes for local synapses -> in_buf; all readout errors -> err_all."""
+        c, comm, n = self.core, self.comm, self.comm.size
+        spikes = np.asarray(c.out_buf)[: 2 * c.n_outgoing]
+        err = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel().view(GID)   # (n_out_local, D)
+        if self.exchange == "alltoall":
+            gid = spikes[0::2] & 0x7FFFFFFF
+            parts, counts = [], np.zeros(n, np.int64)
+            for r in range(n):
+                sel = np.repeat(self._need[r, gid], 2)
+                parts.append(spikes[sel])
+                parts.append(err)
+                counts[r] = parts[-2].size + err.size
+            recv, counts = comm.alltoallv(np.concatenate(parts), counts, self._grow_recv)
+        else:
+            comm.allgather_counts(spikes.size + err.size, self._counts)
+            counts = self._counts
+            recv = self._grow_recv(int(counts.sum()))
+            comm.allgatherv_known(np.concatenate([spikes, err]), recv, counts)
+        # split: per rank [spike pairs ..., errors (n_err[r])]
+        n_spk = counts - self._n_err
+        total = int(n_spk.sum())
         if total + 2 > np.asarray(c.in_buf).shape[0]:
             c.in_buf = np.zeros(2 * total + 1024, GID)
-        recv = np.asarray(c.in_buf)
-        comm.allgatherv(send, recv, self._counts)
-        c.n_incoming = int(self._counts.sum()) // 2
+        in_buf = np.asarray(c.in_buf)
+        pos, w = 0, 0
+        errs = []
+        for r in range(n):
+            k = int(n_spk[r])
+            in_buf[w:w + k] = recv[pos:pos + k]
+            w += k
+            errs.append(recv[pos + k:pos + counts[r]])
+            pos += int(counts[r])
+        c.n_incoming = total // 2
         c.n_outgoing = 0
-        if self.st.out_gids_global.size:
-            loc = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel()   # (n_out_local, D)
-            comm.allgatherv(loc, self._err_recv, self._err_counts)
-            got = self._err_recv.reshape(-1, self.D)                      # rows in rank order
-            err_all = np.asarray(c.err_all)
-            err_all[:, self._err_perm] = got.T
+        if self._err_perm.size:
+            got = np.concatenate(errs).view(REAL).reshape(-1, self.D)       # readouts in rank order
+            np.asarray(c.err_all)[:, self._err_perm] = got.T
 
     # ---- results -------------------------------------------------------------------------------
     def _visible_t(self):

@@ -68,8 +68,9 @@ def build(k, delay=1, steps=400, uniform=False):
     return dict(sr=sr, mm=mm, wr=wr, rec=rec, out=out, par=par)
 
 
-def run(delay=1, comm_window=None, steps=400, comm=None, chunks=1, uniform=False):
+def run(delay=1, comm_window=None, steps=400, comm=None, chunks=1, uniform=False, exchange="allgather"):
     k = eprop_dist.Kernel(comm=comm)
+    k.set(exchange=exchange)
     if comm_window is not None:
         k.set(comm_window=comm_window)
     h = build(k, delay, steps, uniform)

@@ -46,9 +46,10 @@ def test_core_vs_oracle_on_all_ranks(comm, seed, opt, each):
     assert_same(R.run_eprop_plus(**case), got)
 
 
-def test_invariance_net_equals_serial(comm):
+@pytest.mark.parametrize("exchange", ["allgather", "alltoall"])
+def test_invariance_net_equals_serial(comm, exchange):
     import invariance_net as inv
-    k, par = inv.run(delay=2, steps=300)
+    k, par = inv.run(delay=2, steps=300, exchange=exchange, chunks=3)
     _, ser = inv.run(delay=2, steps=300, comm=SerialComm())
     assert k._sim.comm.size == comm.Get_size()
     for key in ser:
