@@ -74,7 +74,7 @@ def _local_block(kernel, blk, rank, n_ranks, seed):
                                blk.weight.b, seed, blk.index, tgt, rank_in, w)
     else:
         w = np.full(src.size, float(blk.weight))
-    d = np.full(src.size, int(blk.delay), dtype=np.int64)
+    d = np.full(src.size, int(blk.delay), dtype=np.int16)
     return src, tgt, w, d
 
 
@@ -197,28 +197,29 @@ def build(kernel, comm) -> RankState:
 
     def cat(kind, key, dtype):
         arrs = [p[key] for p in parts[kind]]
-        return np.concatenate(arrs).astype(dtype) if arrs else np.zeros(0, dtype=dtype)
+        if len(arrs) == 1:
+            return arrs[0].astype(dtype, copy=False)
+        return np.concatenate(arrs).astype(dtype, copy=False) if arrs else np.zeros(0, dtype=dtype)
 
     # static + eprop spike synapses: CSR by source row (rows = sorted unique local sources)
     s_src, s_tgt, s_w, s_d = (cat("static", "src", GID), cat("static", "tgt", GID),
                               cat("static", "w", REAL), cat("static", "d", np.int64))
     s_key = cat("static", "pkey", np.uint64)
     e_src, e_tgt, e_w, e_d = (cat("eprop", "src", GID), cat("eprop", "tgt", GID),
-                              cat("eprop", "w", REAL), cat("eprop", "d", np.int64))
+                              cat("eprop", "w", REAL), cat("eprop", "d", np.int16))
+
     e_mod = np.concatenate([np.full(p["src"].size, st.ep_model_index[p["block"].syn_model], dtype=LID)
                             for p in parts["eprop"]]) if parts["eprop"] else np.zeros(0, LID)
-    e_blk = np.concatenate([np.full(p["src"].size, p["block"].index, dtype=GID)
-                            for p in parts["eprop"]]) if parts["eprop"] else np.zeros(0, GID)
+    for p in parts["eprop"]:          # free the per-block arrays (bytes per synapse at 1e8 synapses)
+        p.clear()
     sources = np.unique(np.concatenate([s_src, e_src]))
     src_row = np.full(n_global + 1, -1, dtype=LID)
     src_row[sources] = np.arange(sources.size, dtype=LID)
     o_s = np.lexsort((s_tgt, s_src))
     o_e = np.lexsort((e_tgt, e_src))
     s_src, s_tgt, s_w, s_d, s_key = s_src[o_s], s_tgt[o_s], s_w[o_s], s_d[o_s], s_key[o_s]
-    e_src, e_tgt, e_w, e_d, e_mod, e_blk = (e_src[o_e], e_tgt[o_e], e_w[o_e], e_d[o_e], e_mod[o_e],
-                                            e_blk[o_e])
-    st.static_src, st.ep_src, st.ep_blk = s_src, e_src, e_blk
-    st.ep_order = o_e
+    e_src, e_tgt, e_w, e_d, e_mod = e_src[o_e], e_tgt[o_e], e_w[o_e], e_d[o_e], e_mod[o_e]
+    del o_e
     st.sources = sources
 
     # learning signals: CSR by global readout index, rows sorted (readout, rec tid)
@@ -226,7 +227,6 @@ def build(kernel, comm) -> RankState:
         cat("learning_signal", "w", REAL)
     l_row = np.searchsorted(out_gids_global, l_src)
     o_l = np.lexsort((gid2tid[l_tgt], l_row))
-    st.ls_src, st.ls_tgt_gid = l_src[o_l], l_tgt[o_l]
     l_row, l_tgt, l_w = l_row[o_l], l_tgt[o_l], l_w[o_l]
 
     # rate connections (step_rate_generator -> readout receptor 1/2)
@@ -317,5 +317,4 @@ def build(kernel, comm) -> RankState:
     core.pg_stop = np.zeros(pg_gids.size, STEP)
     core.pg_lambda = np.zeros(pg_gids.size)
     st.core = core
-    st.sources_by_row = sources
     return st

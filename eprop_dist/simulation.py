@@ -438,8 +438,8 @@ class Simulation:
         st, c = self.st, self.core
         sel = []
         for kind, s_arr, t_tid, models in (
-                ("static", st.static_src, np.asarray(c.st_tgt), None),
-                ("eprop", st.ep_src, np.asarray(c.ep_tgt), np.asarray(c.ep_model))):
+                ("static", self._row_sources(c.st_ptr), np.asarray(c.st_tgt), None),
+                ("eprop", self._row_sources(c.ep_ptr), np.asarray(c.ep_tgt), np.asarray(c.ep_model))):
             t_gid = np.asarray(c.tgt_gid)[t_tid] if t_tid.size else np.zeros(0, GID)
             m = np.ones(s_arr.size, bool)
             if src is not None:
@@ -459,18 +459,22 @@ class Simulation:
             sel.append((kind, np.nonzero(m)[0]))
         return sel
 
+    def _row_sources(self, ptr):
+        """Source gid of every synapse of a CSR (derived, not stored: bytes per synapse)."""
+        return np.repeat(self.st.sources, np.diff(np.asarray(ptr)))
+
     def get_connections(self, sel, keys=None):
         c, st = self.core, self.st
         cols = {"source": [], "target": [], "weight": [], "delay": [], "model": []}
         for kind, idx in sel:
             if kind == "static":
-                cols["source"].append(st.static_src[idx])
+                cols["source"].append(self._row_sources(c.st_ptr)[idx])
                 cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.st_tgt)[idx]])
                 cols["weight"].append(np.asarray(c.st_w)[idx])
                 cols["delay"].append(np.asarray(c.st_delay)[idx] * self.dt)
                 cols["model"].append(np.full(idx.size, -1))
             else:
-                cols["source"].append(st.ep_src[idx])
+                cols["source"].append(self._row_sources(c.ep_ptr)[idx])
                 cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.ep_tgt)[idx]])
                 cols["weight"].append(np.asarray(c.ep_w)[idx])
                 cols["delay"].append(np.asarray(c.ep_delay)[idx] * self.dt)
