@@ -59,6 +59,8 @@ cdef enum:
     M_IAF_ADAPT = 1
     M_DELTA = 2
     M_DELTA_ADAPT = 3
+    M_BSS = 4           # eprop_iaf_bsshslm_2020
+    M_BSS_ADAPT = 5     # eprop_iaf_adapt_bsshslm_2020
 
 # surrogate gradient codes
 cdef enum:
@@ -78,6 +80,7 @@ cdef enum:
     F_YOUT = 6
     F_TGT = 7
     F_ERR = 8
+    F_YUN = 9
 
 # optimizer codes
 cdef enum:
@@ -85,6 +88,11 @@ cdef enum:
     OPT_ADAM = 1
 
 cdef int64_t GID_MASK = 0x7FFFFFFF
+
+
+cdef inline int64_t crem(int64_t a, int64_t b) noexcept nogil:
+    """C++ remainder (sign of the dividend), as NEST's bsshslm interval logic uses it."""
+    return a % b     # cdivision=True: C semantics
 
 
 cdef inline int64_t key_stamp(int64_t key) noexcept nogil:
@@ -146,11 +154,25 @@ cdef class Core:
     cdef public real_t[::1] rec_sgh, rec_sgw, rec_tau
     # ---- recurrent neurons: state (INOUT) ----
     cdef public real_t[::1] rec_v, rec_i, rec_a, rec_A, rec_fav, rec_psi, rec_b
-    cdef public int64_t[::1] rec_r, rec_last, rec_iasc
+    cdef public int64_t[::1] rec_r, rec_last, rec_iasc, rec_nspk
+    cdef public real_t[::1] rec_Pz                        # bsshslm: P_z_in (1 or 1 - alpha)
     cdef public uint8_t[::1] rec_z
     # ---- readouts ----
     cdef public real_t[::1] out_Pv, out_Pi, out_Vmin, out_Ie, out_EL
     cdef public real_t[::1] out_v, out_i, out_y, out_ystar, out_err, out_lw
+    # bsshslm readouts: P_z_in, loss (0 MSE, 1 CE), u (unnormalised signal), CE normaliser inputs
+    cdef public real_t[::1] out_Pz, out_u, u_all          # u_all: (n_out_global,) u of the last step
+    cdef public int32_t[::1] out_ce
+    cdef public real_t[:, ::1] u_loc                      # (D, n_out) u of this window
+    cdef public int64_t[::1] ro_ptr                       # readout -> readout rate connections (CSR by
+    cdef public int32_t[::1] ro_src                       #   local readout; source = global readout index)
+    cdef public real_t[::1] ro_w
+    # ---- bsshslm family (SPEC 5): kernel settings ----
+    cdef public bint bss
+    cdef public int64_t T_int, LW, rec_ls_shift          # update interval, learning window (steps)
+    cdef public bint reset_on_update
+    cdef public real_t[:, ::1] h_fr                       # firing-rate regulariser per interval q % FRC
+    cdef public int64_t FRC
     cdef public int32_t[::1] out_tgen, out_lwgen          # rate generator index or -1
     cdef public uint8_t[::1] out_tlag, out_lwlag          # 1: generator updates after the readout
     cdef public real_t[::1] out_tw, out_lww               # rate connection weights
@@ -197,9 +219,13 @@ cdef class Core:
     cdef public uint8_t[::1] ep_pflush
     cdef public uint64_t[::1] ep_zpend
     cdef public real_t[::1] ep_cum, ep_eta, ep_m, ep_v, ep_b1p, ep_b2p
+    # bsshslm synapse state (empty arrays for e-prop+ networks)
+    cdef public int32_t[::1] bs_tpu, bs_tnu, bs_tfirst, bs_wp
+    cdef public uint8_t[::1] bs_open
+    cdef public real_t[::1] bs_sume, bs_gacc, bs_kappa
     cdef public int32_t[::1] ep_ostep
     # ---- optimizer common properties per synapse model (IN) ----
-    cdef public int32_t[::1] opt_type, opt_each, opt_wrec
+    cdef public int32_t[::1] opt_type, opt_each, opt_wrec, opt_avg
     cdef public int64_t[::1] opt_batch, opt_etacount
     cdef public real_t[::1] opt_eta, opt_wmin, opt_wmax, opt_b1, opt_b2, opt_epsv, opt_eta1
     # ---- learning-signal connections (CSR by global readout index) ----
@@ -473,11 +499,168 @@ cdef class Core:
         return 0
 
     # ========================================================================================
+    # bsshslm synapse (SPEC 5.3).  NEST keeps the presynaptic ISIs of an update interval and runs
+    # compute_gradient over [t_first, t_next_update + shift) at the first event after the interval.
+    # Here the same recursion runs incrementally: at each event the entries whose learning signal is
+    # complete are processed (same floating-point sequence), and only the z marks of the last
+    # entries stay pending (bit mask bs relative to bs_wp).  Readout entries are stored at ring key
+    # = logical key + 1 (logical key t-1 holds the error of iteration t).
+    # ========================================================================================
+    cdef inline int bss_entry(self, int64_t k, int64_t h, int64_t t, bint readout, real_t z) noexcept nogil:
+        """One entry t (logical key) of the bsshslm compute_gradient loop."""
+        cdef int64_t key = t + 1 if readout else t
+        cdef int64_t sl, lid
+        cdef real_t e, zbar
+        if key < 0 or key < self.h_front[h] or key >= self.h_end[h] or not self.h_valid[h, key % self.C]:
+            self.err_t = t
+            self.err_h = h
+            return -1
+        sl = key % self.C
+        if readout:
+            lid = h - self.n_rec
+            zbar = self.out_Pv[lid] * self.ep_zbar[k] + self.out_Pz[lid] * z
+            self.ep_zbar[k] = zbar
+            self.bs_gacc[k] += self.h_L[h, sl] * zbar
+        else:
+            zbar = self.rec_Pv[h] * self.ep_zbar[k] + self.rec_Pz[h] * z
+            self.ep_zbar[k] = zbar
+            if self.rec_model[h] == M_BSS_ADAPT:
+                e = self.h_psi[h, sl] * (zbar - self.rec_beta[h] * self.ep_eps[k])
+                self.ep_eps[k] = self.rec_rho[h] * self.ep_eps[k] + e
+            else:
+                e = self.h_psi[h, sl] * zbar
+            self.ep_ebar[k] = self.bs_kappa[k] * self.ep_ebar[k] + (1.0 - self.bs_kappa[k]) * e
+            self.bs_gacc[k] += self.h_L[h, sl] * self.ep_ebar[k]
+            self.bs_sume[k] += e
+        return 0
+
+    cdef inline int bss_process(self, int64_t k, int64_t h, bint readout, int64_t upto) noexcept nogil:
+        """Process entries [bs_wp, upto) with the pending z marks."""
+        cdef int64_t t = self.bs_wp[k]
+        cdef uint64_t zp = self.ep_zpend[k]
+        while t < upto:
+            if self.bss_entry(k, h, t, readout, <real_t>(zp & 1)) != 0:
+                return -1
+            zp >>= 1
+            t += 1
+        if t > self.bs_wp[k]:
+            self.bs_wp[k] = <int32_t>t
+        self.ep_zpend[k] = zp
+        return 0
+
+    cdef inline void bss_move_key(self, int64_t h, int64_t old, int64_t new) noexcept nogil:
+        """Update history of a bsshslm target: one count moves from ring key old to ring key new."""
+        cdef int64_t sl = new % self.C
+        if self.h_upd[h, sl] == 0:
+            self.h_nupd[h] += 1
+            if self.h_nupd[h] == 1 or new < self.h_ulo[h]:
+                self.h_ulo[h] = new
+        self.h_upd[h, sl] += 1
+        sl = old % self.C
+        if self.h_upd[h, sl] > 0:
+            self.h_upd[h, sl] -= 1
+            if self.h_upd[h, sl] == 0:
+                self.h_nupd[h] -= 1
+                self.upd_fix_lo(h)
+
+    cdef void bss_prune(self, int64_t h, int64_t roff, int64_t sh) noexcept nogil:
+        """At an interval start: erase the intervals between the first and last update key that are
+        not keys, then everything before the first key (SPEC 5.5)."""
+        cdef int64_t kmin, kmax, q, key, T = self.T_int
+        if not self.h_has[h] or self.h_count[h] == 0 or self.h_nupd[h] == 0:
+            return
+        kmin = self.h_ulo[h]
+        kmax = kmin
+        q = kmin
+        while q <= self.h_end[h]:
+            if self.h_upd[h, q % self.C] > 0:
+                kmax = q
+            q += T
+        q = kmin
+        while q <= kmax:
+            if self.h_upd[h, q % self.C] == 0:
+                key = q if q > self.h_front[h] else self.h_front[h]
+                while key < q + T and key < self.h_end[h]:
+                    self.h_erase(h, key)
+                    key += 1
+            q += T
+        key = self.h_front[h]
+        while key < kmin and key < self.h_end[h]:
+            self.h_erase(h, key)
+            key += 1
+        self.h_fix_front(h)
+        if self.h_count[h] == 0:
+            self.h_front[h] = self.h_end[h]
+
+    cdef int bss_send(self, int64_t k, int64_t s) noexcept nogil:
+        """send() of eprop_synapse_bsshslm_2020 for a spike with stamp s.  Returns 1: transmit,
+        0: dropped (first step of a recurrent interval), -1: missing history entry."""
+        cdef int64_t h = self.ep_tgt[k], T = self.T_int
+        cdef bint readout = h >= self.n_rec
+        cdef int64_t sh = 3 if readout else 2
+        cdef int64_t roff = 1 if readout else 0
+        cdef int64_t lag = 1 if readout else 2
+        cdef int64_t tsp = self.ep_tprev[k], E, isi, idx, t_cur, upto, q
+        cdef real_t grad, fr
+        if not readout and crem(s - sh, T) == 0:
+            return 0
+        if self.bs_tfirst[k] == 0:
+            self.bs_tfirst[k] = <int32_t>s
+            self.bs_wp[k] = <int32_t>s
+            self.ep_zpend[k] = 0
+        E = self.bs_tnu[k] + sh
+        if tsp > 0:
+            isi = (s if s < E else E) - (tsp if tsp < E else E)
+            if isi > 0:
+                self.bs_open[k] = 1
+        if s > E:
+            idx = (s - sh) // T
+            t_cur = idx * T
+            self.bss_move_key(h, self.bs_tpu[k] + sh + roff, t_cur + sh + roff)
+            if self.bs_open[k] and tsp > 0:
+                if self.bss_process(k, h, readout, E) != 0:
+                    return -1
+                grad = self.bs_gacc[k]
+                if not readout:
+                    q = (self.bs_tpu[k] + T) // T
+                    fr = self.h_fr[h, q % self.FRC]
+                    grad += fr * self.bs_sume[k]
+                if self.opt_avg[self.ep_model[k]]:
+                    grad /= <real_t>self.LW
+                self.ep_G[k] += grad
+            self.ep_w[k] = self.optimize(k, idx, self.ep_G[k], self.ep_w[k])
+            self.ep_G[k] = 0.0
+            self.bs_tpu[k] = <int32_t>t_cur
+            self.bs_tnu[k] = <int32_t>(t_cur + T)
+            self.bs_tfirst[k] = <int32_t>s
+            # a new window opens at s: traces restart at 0, z = 1 at its first entry
+            self.bs_wp[k] = <int32_t>s
+            self.ep_zpend[k] = 1
+            self.ep_zbar[k] = 0.0
+            self.ep_ebar[k] = 0.0
+            if self.ep_eps.shape[0]:
+                self.ep_eps[k] = 0.0
+            self.bs_gacc[k] = 0.0
+            self.bs_sume[k] = 0.0
+            self.bs_open[k] = 0
+        else:
+            upto = s - lag
+            if upto > E:
+                upto = E
+            if upto > self.bs_wp[k] and self.bss_process(k, h, readout, upto) != 0:
+                return -1
+            if s < E and s >= self.bs_wp[k] and s - self.bs_wp[k] < 64:
+                self.ep_zpend[k] |= (<uint64_t>1) << (s - self.bs_wp[k])
+        self.ep_tprev[k] = <int32_t>s
+        return 1
+
+    # ========================================================================================
     # delivery at a window start W = self.t
     # ========================================================================================
     cdef int deliver(self) noexcept nogil:
         cdef int64_t W = self.t, D = self.D, i, j, u, e, kk, p, q, s, gid, row, mult, m, need
         cdef int64_t n_gen = 0, gp
+        cdef int st
         cdef real_t err, val, lam
         cdef long cnt
         cdef double t0
@@ -537,14 +720,14 @@ cdef class Core:
                 for p in range(self.sl_mm.shape[0]):
                     if self.sl_field[p] == F_LS and self.samples_at(self.sl_mm[p], u):
                         j = self.sl_tid[p]
-                        e = u - self.shift
+                        e = u - self.rec_ls_shift
                         val = 0.0
                         if self.h_has[j] and self.h_count[j] > 0:
                             if e < self.h_front[j]:
                                 e = self.h_front[j]
                             while e < self.h_end[j] and not self.h_valid[j, e % self.C]:
                                 e += 1
-                            if e == u - self.shift and e < self.h_end[j]:
+                            if e == u - self.rec_ls_shift and e < self.h_end[j]:
                                 val = self.h_L[j, e % self.C]
                         self.smp_t[self.n_samples] = u
                         self.smp_slot[self.n_samples] = <int32_t>p
@@ -573,6 +756,8 @@ cdef class Core:
                         self.n_syn_events += cnt
                 continue
             if mult == 0:
+                if self.bss:      # bsshslm neurons send no flush events (SPEC 5: memory only)
+                    continue
                 for p in range(self.ep_ptr[row], self.ep_ptr[row + 1]):
                     if self.ep_send(p, s, True) != 0:
                         return ERR_HISTORY
@@ -587,7 +772,13 @@ cdef class Core:
                 self.n_syn_events += self.st_ptr[row + 1] - self.st_ptr[row]
                 t0 = now()
                 for p in range(self.ep_ptr[row], self.ep_ptr[row + 1]):
-                    if self.ep_send(p, s, False) != 0:
+                    if self.bss:
+                        st = self.bss_send(p, s)
+                        if st < 0:
+                            return ERR_HISTORY
+                        if st == 0:
+                            continue
+                    elif self.ep_send(p, s, False) != 0:
                         return ERR_HISTORY
                     q = self.ep_tgt[p]
                     self.ring[q, (s + self.ep_delay[p] - 1) % self.RL] += self.ep_w[p]
@@ -662,8 +853,10 @@ cdef class Core:
         cdef real_t zin, v, psi, F, thr, y, ystar, err, lw
         cdef bint spike, ias_spike
         cdef int64_t w_idx = t % self.D
+        if self.bss:
+            self.step_rec_bss(t)
         # ---- recurrent neurons (SPEC 1.2) ----
-        for j in range(self.n_rec):
+        for j in range(0 if self.bss else self.n_rec):
             model = self.rec_model[j]
             zin = self.ring[j, slot]
             self.ring[j, slot] = 0.0
@@ -755,8 +948,10 @@ cdef class Core:
             elif self.par_last[lid] > 0 and t - self.par_last[lid] >= self.par_flush[lid]:
                 self.par_last[lid] = t
                 self.emit(t, j, 0)
+        if self.bss:
+            self.step_out_bss(t)
         # ---- readouts (SPEC 2.2) ----
-        for lid in range(self.n_out):
+        for lid in range(0 if self.bss else self.n_out):
             j = self.n_rec + lid
             zin = self.ring[j, slot]
             self.ring[j, slot] = 0.0
@@ -788,6 +983,116 @@ cdef class Core:
                 self.record(t, j, F_ERR, err)
                 self.record(t, j, F_HD, self.h_count[j] * self.dt)
 
+    cdef void step_rec_bss(self, int64_t t) noexcept nogil:
+        """Iteration t of eprop_iaf(_adapt)_bsshslm_2020 (SPEC 5.2)."""
+        cdef int64_t j, slot = t % self.RL, T = self.T_int, istep = crem(t - 2, T), q
+        cdef real_t zin, v, thr, psi
+        cdef bint adapt
+        for j in range(self.n_rec):
+            adapt = self.rec_model[j] == M_BSS_ADAPT
+            zin = self.ring[j, slot]
+            self.ring[j, slot] = 0.0
+            if istep == 0:
+                self.bss_prune(j, 0, 2)
+                if self.reset_on_update:
+                    self.rec_v[j] = 0.0
+                    self.rec_r[j] = 0
+                    self.rec_z[j] = 0
+                    if adapt:
+                        self.rec_a[j] = 0.0
+            if self.rec_r[j] > 0:
+                self.rec_r[j] -= 1
+            v = (self.rec_Pi[j] * self.rec_i[j] + self.rec_Pz[j] * zin) + self.rec_Pv[j] * self.rec_v[j]
+            v = v - self.rec_Vth[j] * self.rec_z[j]           # reset one step late (SPEC 5.2 step 4)
+            if v < self.rec_Vmin[j]:
+                v = self.rec_Vmin[j]
+            thr = self.rec_Vth[j]
+            if adapt:
+                self.rec_a[j] = self.rec_rho[j] * self.rec_a[j] + self.rec_z[j]
+                self.rec_A[j] = self.rec_Vth[j] + self.rec_beta[j] * self.rec_a[j]
+                thr = self.rec_A[j]
+            self.rec_z[j] = 0
+            psi = surrogate(self.rec_sg[j], self.rec_r[j], v, thr, self.rec_sgh[j], self.rec_sgw[j])
+            if v >= thr and self.rec_r[j] == 0:
+                self.rec_nspk[j] += 1
+                self.rec_z[j] = 1
+                self.rec_r[j] = self.rec_R[j]
+                self.rec_last[j] = t
+                self.emit(t, j, 1)
+            self.rec_v[j] = v
+            self.rec_psi[j] = psi
+            if self.h_has[j]:
+                self.h_append(j, t, psi, 0.0)
+            if istep == T - 1:
+                # firing-rate regulariser of the interval, key t+1 (SPEC 5.2 step 10)
+                if self.h_has[j]:
+                    q = (t + 1 - 2) // T
+                    self.h_fr[j, q % self.FRC] = self.rec_creg[j] * (
+                        <real_t>self.rec_nspk[j] / <real_t>T - self.rec_ftarget[j] * self.dt) / <real_t>T
+                self.rec_nspk[j] = 0
+            self.rec_i[j] = self.rec_Ie[j]
+            if self.sl_ptr[j + 1] > self.sl_ptr[j]:
+                self.record(t, j, F_VM, v + self.rec_EL[j])
+                self.record(t, j, F_SG, psi)
+                self.record(t, j, F_HD, self.h_count[j] * self.dt)
+                self.record(t, j, F_ADAPT, self.rec_a[j])
+                self.record(t, j, F_VTHA, self.rec_A[j] + self.rec_EL[j])
+
+    cdef void step_out_bss(self, int64_t t) noexcept nogil:
+        """Iteration t of eprop_readout_bsshslm_2020 (SPEC 5.4): MSE, or softmax cross-entropy with
+        the normaliser N = sum of the other readouts' u of the previous step (ascending gid)."""
+        cdef int64_t lid, j, p, slot = t % self.RL, T = self.T_int
+        cdef int64_t w_idx = t % self.D
+        cdef real_t zin, v, y, u, err, N, ystar
+        cdef bint reset = crem(t - 3, T) == 0
+        cdef bint outside = crem(t - 4, T) < T - self.LW
+        for lid in range(self.n_out):
+            j = self.n_rec + lid
+            zin = self.ring[j, slot]
+            self.ring[j, slot] = 0.0
+            if reset:
+                self.bss_prune(j, 1, 3)
+                if self.reset_on_update:
+                    self.out_v[lid] = 0.0
+            if self.out_tgen[lid] >= 0:
+                self.out_ystar[lid] = self.out_tw[lid] * self.rate_value(self.out_tgen[lid], t if self.out_tlag[lid] else t + 1)
+            v = (self.out_Pi[lid] * self.out_i[lid] + self.out_Pz[lid] * zin) + self.out_Pv[lid] * self.out_v[lid]
+            if v < self.out_Vmin[lid]:
+                v = self.out_Vmin[lid]
+            self.out_v[lid] = v
+            ystar = self.out_ystar[lid]
+            if self.out_ce[lid]:
+                N = 0.0
+                for p in range(self.ro_ptr[lid], self.ro_ptr[lid + 1]):
+                    N += self.ro_w[p] * self.u_all[self.ro_src[p]]
+                y = self.out_u[lid] / (N + self.out_u[lid])
+                u = exp(v + self.out_EL[lid])
+            else:
+                y = self.out_u[lid]
+                u = v + self.out_EL[lid]
+            err = y - ystar
+            if outside:
+                ystar = 0.0
+                y = 0.0
+                err = 0.0
+                self.out_ystar[lid] = 0.0
+            self.out_u[lid] = u
+            self.out_y[lid] = y
+            self.out_err[lid] = err
+            if self.h_has[j]:
+                self.h_append(j, t, 0.0, 0.0)          # ring key t = logical key t-1
+                self.h_L[j, t % self.C] = err
+            self.err_loc[w_idx, lid] = err
+            self.u_loc[w_idx, lid] = u
+            self.out_i[lid] = self.out_Ie[lid]
+            if self.sl_ptr[j + 1] > self.sl_ptr[j]:
+                self.record(t, j, F_VM, v + self.out_EL[lid])
+                self.record(t, j, F_YOUT, y)
+                self.record(t, j, F_YUN, u)
+                self.record(t, j, F_TGT, ystar)
+                self.record(t, j, F_ERR, err)
+                self.record(t, j, F_HD, self.h_count[j] * self.dt)
+
     cdef int check_capacity(self) noexcept nogil:
         """Before a window: room for D appends per history, samples, spike records."""
         cdef int64_t h, span, n_slots = self.sl_mm.shape[0]
@@ -796,6 +1101,12 @@ cdef class Core:
             if self.h_has[h]:
                 span = self.h_end[h] - (self.h_front[h] if self.h_front[h] < self.h_ulo[h] else self.h_ulo[h])
                 if span + self.D + 1 > self.C:
+                    self.grow_what |= GROW_HISTORY
+                    break
+        if self.bss:
+            for h in range(self.n_rec):
+                if self.h_has[h] and self.h_nupd[h] > 0 and \
+                        (self.t - self.h_ulo[h]) // self.T_int + 4 > self.FRC:
                     self.grow_what |= GROW_HISTORY
                     break
         if self.n_samples + 2 * n_slots * self.D > self.smp_v.shape[0]:
@@ -835,6 +1146,9 @@ cdef class Core:
                     for i in range(self.D):
                         for j in range(self.n_out):
                             self.err_all[i, j] = self.err_loc[i, j]
+                    if self.bss:
+                        for j in range(self.n_out):
+                            self.u_all[j] = self.u_loc[self.D - 1, j]
                     for i in range(2 * self.n_outgoing):
                         self.in_buf[2 * self.n_incoming + i] = self.out_buf[i]
                     self.n_incoming += self.n_outgoing

@@ -137,7 +137,7 @@ class Kernel:
         self.model_defaults = {k: v.defaults() for k, v in self.models.items()}
         self.synapses = {k: copy.deepcopy(v) for k, v in M.SYNAPSES.items()}
         self.syn_common = {k: {"optimizer": dict(M.OPTIMIZER_DEFAULTS), "weight_recorder": None,
-                               "eta_first_change": 1e-4, "eta_change_count": 0}
+                               "eta_first_change": 1e-4, "eta_change_count": 0, "average_gradient": False}
                            for k, v in self.synapses.items() if v.kind == "eprop"}
         self.populations: list[Population] = []
         self.pop_first = []
@@ -145,7 +145,7 @@ class Kernel:
         self.blocks: list[ConnBlock] = []
         self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "allgather",
                        "biological_time": 0.0, "total_num_virtual_procs": 1,
-                       "local_num_threads": 1, "print_time": False}
+                       "local_num_threads": 1, "print_time": False, **M.KERNEL_BSS}
         self._sim = None
 
     def SetKernelStatus(self, params):
@@ -169,6 +169,13 @@ class Kernel:
                 raise BadProperty("kernel: 'exchange' cannot be changed after the network was built")
             if k == "biological_time":
                 raise BadProperty("kernel: biological_time is read-only")
+            if k in ("eprop_update_interval", "eprop_learning_window"):
+                if self._sim is not None:
+                    raise BadProperty(f"kernel: '{k}' cannot be changed after the network was built")
+                if not (isinstance(v, (int, float)) and v > 0):
+                    raise BadProperty(f"kernel: {k} must be > 0 ms, got {v!r}")
+            if k == "eprop_reset_neurons_on_update" and not isinstance(v, (bool, np.bool_)):
+                raise BadProperty(f"kernel: eprop_reset_neurons_on_update must be a bool, got {v!r}")
             self.status[k] = v
 
     def GetKernelStatus(self, key=None):
@@ -254,7 +261,13 @@ class Kernel:
                 if self._sim is not None:
                     raise BadProperty(f"{model}: weight_recorder must be set before the network is built")
                 self.syn_common[model]["weight_recorder"] = int(v.gids[0])
+            elif k == "average_gradient" and model_is_bss(self, model):
+                if not isinstance(v, (bool, np.bool_)):
+                    raise BadProperty(f"{model}: average_gradient must be a bool")
+                self.syn_common[model]["average_gradient"] = bool(v)
             elif k in spec.defaults:
+                if k == "tau_m_readout" and not (isinstance(v, (int, float)) and v > 0):
+                    raise BadProperty(f"{model}: tau_m_readout must be > 0 ms, got {v!r}")
                 if k == "delay":
                     self.ms_to_steps(float(v), f"{model}: delay", 1)
                 if k == "weight" and spec.kind == "eprop":
@@ -405,6 +418,8 @@ class Kernel:
             if np.any(P["V_reset"][pos] < P["V_min"][pos]):
                 raise BadProperty(f"{pop.model}: V_reset must be >= V_min")
         for k in ("t_ref", "ignore_and_spike_offset", "ignore_and_spike_interval"):
+            if k not in P:
+                continue
             for x in np.atleast_1d(P[k][pos]):
                 self.ms_to_steps(float(x), f"{pop.model}: {k}")
 
@@ -493,11 +508,16 @@ class Kernel:
         extra = {}
         if sspec.kind == "eprop" and "optimizer" in syn_spec:
             extra["optimizer"] = syn_spec.pop("optimizer")
+        if "tau_m_readout" in sspec.defaults:
+            tau = syn_spec.pop("tau_m_readout", sspec.defaults["tau_m_readout"])
+            if not (isinstance(tau, (int, float)) and tau > 0):
+                raise BadProperty(f"{syn_model}: tau_m_readout must be > 0 ms, got {tau!r}")
+            extra["tau_m_readout"] = float(tau)
         for k in list(syn_spec):
             if k == "tau_m_readout":
                 raise IllegalConnection(f"{syn_model}: 'tau_m_readout' belongs to eprop_synapse_bsshslm_2020")
             raise UnknownParameter(f"{syn_model}: unknown connection parameter '{k}'")
-        self._check_pair(syn_model, sspec, pre_g, post_g, receptor)
+        self._check_pair(syn_model, sspec, pre_g, post_g, receptor, delay)
         allow_aut = bool(conn_spec.pop("allow_autapses", True))
         allow_mult = bool(conn_spec.pop("allow_multapses", True))
         rule_args = {}
@@ -601,11 +621,26 @@ class Kernel:
             raise BadProperty(f"{model}: delay of more than 10000 steps is not supported")
         return r.astype(np.int64) if arr.ndim else int(r)
 
-    def _check_pair(self, syn_model, sspec, pre_g, post_g, receptor):
+    def _check_pair(self, syn_model, sspec, pre_g, post_g, receptor, delay=None):
         pre_kinds = {p.kind for p in self._pop_of(pre_g)} if pre_g.size else set()
         post_kinds = {p.kind for p in self._pop_of(post_g)} if post_g.size else set()
         post_models = {p.model for p in self._pop_of(post_g)} if post_g.size else set()
         k = sspec.kind
+        pre_models = {p.model for p in self._pop_of(pre_g)} if pre_g.size else set()
+        bss_syn = model_is_bss(self, syn_model)
+        fam = {model_is_bss(self, m) for m in pre_models | post_models
+               if self.models[m].kind in ("rec", "readout")}
+        if k in ("eprop", "learning_signal") and fam and fam != {bss_syn}:
+            raise IllegalConnection(
+                f"{syn_model}: connects the {'bsshslm_2020' if bss_syn else 'e-prop+'} family; "
+                f"{', '.join(sorted(m for m in pre_models | post_models if self.models[m].kind in ('rec', 'readout')))}"
+                f" belong to the other family")
+        if k == "eprop" and bss_syn:
+            d = np.atleast_1d(np.asarray(self.synapses[syn_model].defaults["delay"] if delay is None else delay,
+                                         dtype=float))
+            if np.any(np.abs(d / self.dt - 1.0) > 1e-9):
+                raise IllegalConnection(f"{syn_model}: eprop synapses currently require a delay of one simulation "
+                                        "step (bsshslm_2020 family)")
         if k == "eprop":
             if pre_kinds - {"rec", "parrot", "readout"} or "readout" in pre_kinds:
                 raise IllegalConnection(f"{syn_model}: source must be a spiking neuron (not a device or "
@@ -628,9 +663,20 @@ class Kernel:
                 raise IllegalConnection(f"{syn_model}: connects eprop_readout -> recurrent e-prop neurons; got "
                                         f"{sorted(pre_kinds)} -> {sorted(post_kinds)}")
         elif k == "rate":
+            bss_post = {model_is_bss(self, m) for m in post_models}
+            if pre_kinds == {"readout"} and post_kinds == {"readout"} and bss_post == {True} and \
+                    all(model_is_bss(self, m) for m in pre_models):
+                if receptor != 1:
+                    raise IllegalConnection(f"{syn_model}: readout -> readout rate connections (softmax) use "
+                                            "receptor_type 1 (readout_signal)")
+                return
             if pre_kinds != {"step_rate_generator"} or post_kinds != {"readout"}:
-                raise IllegalConnection(f"{syn_model}: connects step_rate_generator -> eprop_readout; got "
-                                        f"{sorted(pre_kinds)} -> {sorted(post_kinds)}")
+                raise IllegalConnection(f"{syn_model}: connects step_rate_generator -> eprop_readout (or "
+                                        f"bsshslm readouts to each other); got {sorted(pre_kinds)} -> "
+                                        f"{sorted(post_kinds)}")
+            if True in bss_post and receptor != 2:
+                raise IllegalConnection(f"{syn_model}: receptor_type {receptor} is illegal for a "
+                                        "step_rate_generator -> eprop_readout_bsshslm_2020; use 2 (target_signal)")
             if receptor not in (1, 2):
                 raise IllegalConnection(f"{syn_model}: receptor_type {receptor} is illegal for eprop_readout; "
                                         "use 1 (eprop_learning_window) or 2 (target_signal)")
@@ -674,6 +720,13 @@ class Kernel:
     @property
     def timers(self):
         return self._sim.timers if self._sim else {}
+
+
+def model_is_bss(kernel, name):
+    """True for models of the bsshslm_2020 family (also CopyModel copies of them)."""
+    spec = kernel.models.get(name) or kernel.synapses.get(name)
+    base = (spec.base or name) if spec is not None else name
+    return base in M.BSS_MODELS or base in M.BSS_SYNAPSES
 
 
 def _same(a, b):

@@ -20,6 +20,13 @@ REC_CODE = {m: i for i, m in enumerate(M.REC_MODELS)}
 SG_CODE = {m: i for i, m in enumerate(M.SURROGATES)}
 
 
+def _c_exp(x):
+    x = np.ascontiguousarray(x, dtype=REAL)
+    out = np.empty_like(x)
+    _core.c_exp(x, out)
+    return out
+
+
 def steps_or_inf(ms, dt):
     ms = np.asarray(ms, dtype=float)
     out = np.where(np.isinf(ms), INF_STEPS, np.rint(np.where(np.isinf(ms), 0, ms) / dt))
@@ -166,6 +173,27 @@ def build(kernel, comm) -> RankState:
     shift = d_ro + d_or
     if dmin is None:
         dmin = 1
+    # ---- model family: e-prop+ or bsshslm_2020 (one per network) -------------------------------
+    from .api import model_is_bss
+    fams = {model_is_bss(kernel, p.model) for p in pops if p.kind in ("rec", "readout")}
+    fams |= {model_is_bss(kernel, b.syn_model) for b in kernel.blocks if b.kind in ("eprop", "learning_signal")}
+    if len(fams) > 1:
+        raise IllegalConnection("a network holds either the e-prop+ models or the *_bsshslm_2020 models, "
+                                "not both")
+    bss = fams == {True}
+    if bss:
+        if dmin != 1 or dmax != 1:
+            raise IllegalConnection("the bsshslm_2020 family requires every delay to be one step (SPEC 5)")
+        d_ro, shift = 2, 3          # learning signal of readout iteration u -> entry u-2; recordable t-3
+        T_int = kernel.ms_to_steps(float(kernel.status["eprop_update_interval"]), "kernel: eprop_update_interval", 1)
+        LW = kernel.ms_to_steps(float(kernel.status["eprop_learning_window"]), "kernel: eprop_learning_window", 1)
+        if LW > T_int:
+            raise BadProperty(f"kernel: eprop_learning_window ({LW} steps) must be <= eprop_update_interval "
+                              f"({T_int} steps)")
+        for p in pops:
+            if p.kind == "rec" and np.any(np.asarray(p.params["flush_event_send_interval"]) < T_int * dt):
+                raise BadProperty(f"{p.model}: flush_event_send_interval must be >= eprop_update_interval "
+                                  f"({T_int * dt} ms)")
     D = kernel.status["comm_window"] or dmin
     if D > dmin:
         raise BadProperty(f"kernel: comm_window = {D} steps exceeds the minimum delay ({dmin} steps)")
@@ -173,7 +201,7 @@ def build(kernel, comm) -> RankState:
         raise IllegalConnection(f"delays too long: e-prop pipeline needs shift + delay - 2 < 64 steps "
                                 f"(shift {shift}, max delay {dmax})")
 
-    st = RankState(rank=rank, n_ranks=n_ranks, dt=dt, D=int(D), shift=int(shift), d_ro=int(d_ro),
+    st = RankState(rank=rank, n_ranks=n_ranks, dt=dt, D=int(D), shift=int(2 if bss else shift), d_ro=int(d_ro),
                    rec_gids=rec_gids, out_gids=out_gids, par_gids=par_gids,
                    out_gids_global=out_gids_global, gid2tid=gid2tid, kind_of=kind_of)
 
@@ -193,6 +221,8 @@ def build(kernel, comm) -> RankState:
         src, tgt, w, d = _local_block(kernel, blk, rank, n_ranks, seed)
         kind = blk.kind
         part = dict(src=src, tgt=tgt, w=w, d=d, block=blk, pkey=_conn_keys(src, tgt, blk.index))
+        if kind == "eprop" and "tau_m_readout" in blk.extra:
+            part["tau_ro"] = np.full(src.size, blk.extra["tau_m_readout"])
         parts[kind].append(part)
 
     def cat(kind, key, dtype):
@@ -210,8 +240,7 @@ def build(kernel, comm) -> RankState:
 
     e_mod = np.concatenate([np.full(p["src"].size, st.ep_model_index[p["block"].syn_model], dtype=LID)
                             for p in parts["eprop"]]) if parts["eprop"] else np.zeros(0, LID)
-    for p in parts["eprop"]:          # free the per-block arrays (bytes per synapse at 1e8 synapses)
-        p.clear()
+
     sources = np.unique(np.concatenate([s_src, e_src]))
     src_row = np.full(n_global + 1, -1, dtype=LID)
     src_row[sources] = np.arange(sources.size, dtype=LID)
@@ -219,7 +248,12 @@ def build(kernel, comm) -> RankState:
     o_e = np.lexsort((e_tgt, e_src))
     s_src, s_tgt, s_w, s_d, s_key = s_src[o_s], s_tgt[o_s], s_w[o_s], s_d[o_s], s_key[o_s]
     e_src, e_tgt, e_w, e_d, e_mod = e_src[o_e], e_tgt[o_e], e_w[o_e], e_d[o_e], e_mod[o_e]
+    kappa_syn = None          # bsshslm: kappa = exp(-dt / tau_m_readout) per synapse
+    if parts["eprop"] and all("tau_ro" in p for p in parts["eprop"]):
+        kappa_syn = _c_exp(-dt / cat("eprop", "tau_ro", REAL))[o_e]
     del o_e
+    for p in parts["eprop"]:          # free the per-block arrays (bytes per synapse at 1e8 synapses)
+        p.clear()
     st.sources = sources
 
     # learning signals: CSR by global readout index, rows sorted (readout, rec tid)
@@ -239,8 +273,14 @@ def build(kernel, comm) -> RankState:
     out_lwlag = np.zeros(n_out, np.uint8)
     out_tw = np.ones(n_out, REAL)
     out_lww = np.ones(n_out, REAL)
+    ro_src, ro_tgt, ro_w = [], [], []
     for p in parts["rate"]:
         rec_ = p["block"].receptor
+        if kind_of[p["src"]].size and np.all(kind_of[p["src"]] == 2):     # bsshslm readout -> readout
+            ro_src.append(np.searchsorted(out_gids_global, p["src"]))
+            ro_tgt.append(gid2tid[p["tgt"]] - n_rec)
+            ro_w.append(p["w"])
+            continue
         for g, t, w in zip(p["src"], p["tgt"], p["w"]):
             lid = gid2tid[t] - n_rec
             arr_g, arr_l, arr_w = (out_tgen, out_tlag, out_tw) if rec_ == 2 else (out_lwgen, out_lwlag, out_lww)
@@ -302,7 +342,7 @@ def build(kernel, comm) -> RankState:
                       readout_gen=(out_tgen, out_lwgen, out_tlag, out_lwlag, out_tw, out_lww),
                       h_has=h_has, slots=(sl_mm, sl_tid, sl_field, sl_ptr, sl_order),
                       spk_recorded=spk_recorded, n_mm=mm_gids.size,
-                      any_adaptive=bool(np.any([p.kind == "rec" and base_model(kernel, p.model).endswith("adapt")
+                      any_adaptive=bool(np.any([p.kind == "rec" and "adapt" in base_model(kernel, p.model)
                                                 for p in pops])),
                       any_adam=any(kernel.syn_common[m]["optimizer"]["type"] == "adam" for m in ep_models))
     core.st_pkey = s_key
@@ -316,5 +356,50 @@ def build(kernel, comm) -> RankState:
     core.pg_start = np.zeros(pg_gids.size, STEP)
     core.pg_stop = np.zeros(pg_gids.size, STEP)
     core.pg_lambda = np.zeros(pg_gids.size)
+    # ---- bsshslm family ----------------------------------------------------------------------
+    core.bss = bss
+    core.rec_ls_shift = 3 if bss else shift
+    n_e = e_w.size
+    nb = n_e if bss else 0
+    core.bs_tpu = np.zeros(nb, LID)
+    core.bs_tnu = np.full(nb, T_int if bss else 0, LID)
+    core.bs_tfirst = np.zeros(nb, LID)
+    core.bs_wp = np.zeros(nb, LID)
+    core.bs_open = np.zeros(nb, np.uint8)
+    core.bs_sume = np.zeros(nb)
+    core.bs_gacc = np.zeros(nb)
+    core.bs_kappa = kappa_syn if bss and nb else np.zeros(0)
+    core.FRC = 8
+    core.h_fr = np.zeros((n_rec + n_out, 8))
+    core.u_all = np.zeros(out_gids_global.size)
+    core.u_loc = np.zeros((st.D, n_out))
+    core.out_u = np.zeros(n_out)
+    core.out_Pz = np.ones(n_out)
+    core.out_ce = np.zeros(n_out, LID)
+    core.rec_Pz = np.ones(n_rec)
+    core.rec_nspk = np.zeros(n_rec, STEP)
+    if ro_src:
+        r_src, r_tgt, r_w = np.concatenate(ro_src), np.concatenate(ro_tgt), np.concatenate(ro_w)
+        o = np.lexsort((r_src, r_tgt))
+        r_src, r_tgt, r_w = r_src[o], r_tgt[o], r_w[o]
+    else:
+        r_src, r_tgt, r_w = np.zeros(0, LID), np.zeros(0, np.int64), np.zeros(0)
+    ptr = np.zeros(n_out + 1, STEP)
+    np.add.at(ptr, r_tgt.astype(np.int64) + 1, 1)
+    core.ro_ptr = np.cumsum(ptr)
+    core.ro_src = r_src.astype(LID)
+    core.ro_w = r_w.astype(REAL)
+    if bss:
+        core.T_int = T_int  # noqa
+        core.LW = LW
+        core.reset_on_update = bool(kernel.status["eprop_reset_neurons_on_update"])
+        # update history starts with {shift: e-prop indegree} (ring key = logical key + 1 for readouts)
+        indeg = np.bincount(gid2tid[e_tgt], minlength=n_rec + n_out) if e_tgt.size else np.zeros(n_rec + n_out, int)
+        upd = np.asarray(core.h_upd)
+        for h in np.nonzero(h_has)[0]:
+            key = 2 if h < n_rec else 4
+            upd[h, key % core.C] = indeg[h]
+            np.asarray(core.h_nupd)[h] = 1
+            np.asarray(core.h_ulo)[h] = key
     st.core = core
     return st

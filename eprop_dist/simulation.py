@@ -92,13 +92,17 @@ class Simulation:
         if pop.kind == "readout":
             j = tid - c.n_rec
             arr = lambda name: np.asarray(getattr(c, name))  # noqa: E731
+            if "regular_spike_arrival" in P:        # bsshslm readout
+                arr("out_Pz")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
+                arr("out_ce")[j] = [M.LOSSES.index(x) for x in P["loss"]]
             arr("out_Pv")[j] = Pv
             arr("out_Pi")[j] = Pi
             arr("out_Vmin")[j] = P["V_min"] - EL
             arr("out_Ie")[j] = P["I_e"]
             arr("out_EL")[j] = EL
             self._set_state(arr("out_v"), j, P, params, old_EL, EL, initial)
-            np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+            if "eprop_isi_trace_cutoff" in P:
+                np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
             return
         # recurrent
         model = base_model(self.k, pop.model)
@@ -107,7 +111,7 @@ class Simulation:
         a("rec_model")[j] = REC_CODE[model]
         a("rec_sg")[j] = [SG_CODE[s] for s in P["surrogate_gradient_function"]]
         a("rec_R")[j] = np.rint(P["t_ref"] / dt)
-        a("rec_ias")[j] = P["ignore_and_spike"]
+        a("rec_ias")[j] = P.get("ignore_and_spike", False)
         a("rec_refr_input")[j] = P.get("refractory_input", False)
         a("rec_flush")[j] = steps_or_inf(P["flush_event_send_interval"], dt)
         a("rec_Pv")[j] = Pv
@@ -122,14 +126,18 @@ class Simulation:
         a("rec_rho")[j] = c_exp(-dt / P["adapt_tau"]) if adapt else 0.0
         a("rec_creg")[j] = P["c_reg"]
         a("rec_ftarget")[j] = P["f_target"] / 1000.0
-        a("rec_kappa")[j] = P["kappa"]
-        a("rec_kreg")[j] = P["kappa_reg"]
+        a("rec_kappa")[j] = P.get("kappa", 0.0)
+        a("rec_kreg")[j] = P.get("kappa_reg", 0.0)
         a("rec_sgh")[j] = P["surrogate_gradient_height"]
         a("rec_sgw")[j] = P["surrogate_gradient_width"]
         a("rec_tau")[j] = P["tau_m"]
-        np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+        if "eprop_isi_trace_cutoff" in P:
+            np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+        if "regular_spike_arrival" in P:        # bsshslm: P_z_in
+            a("rec_Pz")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
         self._set_state(a("rec_v"), j, P, params, old_EL, EL, initial)
-        if initial or "ignore_and_spike_offset" in params or "ignore_and_spike_interval" in params:
+        if "ignore_and_spike" in P and (initial or "ignore_and_spike_offset" in params
+                                        or "ignore_and_spike_interval" in params):
             a("rec_ias_offset")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
             a("rec_ias_interval")[j] = np.rint(P["ignore_and_spike_interval"] / dt)
             a("rec_iasc")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
@@ -148,6 +156,7 @@ class Simulation:
         c, st = self.core, self.st
         n = len(st.ep_models)
         arrs = {"opt_type": np.zeros(n, LID), "opt_each": np.zeros(n, LID), "opt_wrec": np.full(n, -1, LID),
+                "opt_avg": np.zeros(n, LID),
                 "opt_batch": np.ones(n, STEP), "opt_etacount": np.zeros(n, STEP), "opt_eta": np.zeros(n),
                 "opt_wmin": np.zeros(n), "opt_wmax": np.zeros(n), "opt_b1": np.zeros(n), "opt_b2": np.zeros(n),
                 "opt_epsv": np.zeros(n), "opt_eta1": np.zeros(n)}
@@ -157,6 +166,7 @@ class Simulation:
             o = com["optimizer"]
             arrs["opt_type"][i] = M.OPTIMIZER_TYPES.index(o["type"])
             arrs["opt_each"][i] = bool(o["optimize_each_step"])
+            arrs["opt_avg"][i] = bool(com.get("average_gradient", False))
             arrs["opt_batch"][i] = int(o["batch_size"])
             arrs["opt_etacount"][i] = com["eta_change_count"]
             arrs["opt_eta"][i] = o["eta"]
@@ -276,7 +286,9 @@ class Simulation:
         self._counts = np.zeros(n, np.int64)
         glob = st.out_gids_global
         owner = glob % n
-        self._n_err = np.array([np.count_nonzero(owner == r) * self.D for r in range(n)], np.int64)
+        self._bss = bool(self.core.bss)
+        per = 2 if self._bss else 1        # bsshslm: errors and softmax inputs u
+        self._n_err = np.array([np.count_nonzero(owner == r) * self.D * per for r in range(n)], np.int64)
         # global readout index of the errors received from rank r (readouts with gid % n == r)
         self._err_perm = np.concatenate([np.nonzero(owner == r)[0] for r in range(n)]) if glob.size \
             else np.zeros(0, int)
@@ -298,7 +310,10 @@ class Simulation:
         """Window end under MPI: all spikes for local synapses -> in_buf; all readout errors -> err_all."""
         c, comm, n = self.core, self.comm, self.comm.size
         spikes = np.asarray(c.out_buf)[: 2 * c.n_outgoing]
-        err = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel().view(GID)   # (n_out_local, D)
+        err = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel()              # (n_out_local, D)
+        if self._bss:
+            err = np.concatenate([err, np.ascontiguousarray(np.asarray(c.u_loc).T).ravel()])
+        err = err.view(GID)
         if self.exchange == "alltoall":
             gid = spikes[0::2] & 0x7FFFFFFF
             parts, counts = [], np.zeros(n, np.int64)
@@ -330,7 +345,13 @@ class Simulation:
         c.n_incoming = total // 2
         c.n_outgoing = 0
         if self._err_perm.size:
-            got = np.concatenate(errs).view(REAL).reshape(-1, self.D)       # readouts in rank order
+            if self._bss:
+                halves = [e.view(REAL).reshape(2, -1, self.D) for e in errs]
+                got = np.concatenate([h[0] for h in halves])
+                u = np.concatenate([h[1] for h in halves])
+                np.asarray(c.u_all)[self._err_perm] = u[:, -1]
+            else:
+                got = np.concatenate(errs).view(REAL).reshape(-1, self.D)   # readouts in rank order
             np.asarray(c.err_all)[:, self._err_perm] = got.T
 
     # ---- results -------------------------------------------------------------------------------

@@ -209,3 +209,12 @@ def grow_history(c, C_new=None):
     for name, a in new.items():
         setattr(c, name, a)
     c.C = C_new
+    if c.bss:   # firing-rate regulariser ring, by interval index q (alive: the last FRC intervals)
+        old_fr, F = np.asarray(c.h_fr), c.FRC
+        F_new = max(2 * F, C_new // c.T_int + 8)
+        new_fr = np.zeros((old_fr.shape[0], F_new))
+        q_now = max(0, (c.t - 2) // c.T_int + 1)
+        for q in range(max(0, q_now - F + 1), q_now + 1):
+            new_fr[:, q % F_new] = old_fr[:, q % F]
+        c.h_fr = new_fr
+        c.FRC = F_new

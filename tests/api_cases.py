@@ -196,3 +196,106 @@ def random_case(seed, *, n_in=20, n_rec=16, n_out=2, n_steps=300, models=None, o
                 W_in=W_in, W_rec=W_rec, W_out=W_out, B=B, input_spike_times=times,
                 target_times=[tt] * n_out, target_values=target_values, lw_times=lw_times, lw_values=lw_values,
                 optimizer=opt, extra_rec_spike_times=np.array([n_steps - 3.0]) if force_final else None)
+
+
+BSS_REC_FIELDS = ("V_m", "surrogate_gradient", "learning_signal", "eprop_history_duration")
+BSS_OUT_FIELDS = ("V_m", "readout_signal", "readout_signal_unnorm", "target_signal", "error_signal",
+                  "eprop_history_duration")
+
+
+def build_bss_case(case, comm=None, record_rec=True):
+    """Build a bsshslm dense case (keyword arguments of reference_bsshslm.run_bsshslm) in a Kernel."""
+    k = Kernel(comm=comm)
+    dt = float(case.get("dt", 1.0))
+    k.set(resolution=dt, eprop_update_interval=float(case["update_interval"]),
+          eprop_learning_window=float(case["learning_window"]),
+          eprop_reset_neurons_on_update=bool(case.get("reset_on_update", True)))
+    W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))
+    n_rec, n_in = W_in.shape
+    n_out = W_out.shape[0]
+    models = case["rec_models"]
+    if isinstance(models, str):
+        models = [models] * n_rec
+    gen = k.Create("spike_generator", n_in)
+    par = k.Create("parrot_neuron", n_in)
+    per = _per_node(case["rec_params"], n_rec)
+    parts, i = [], 0
+    while i < n_rec:
+        j = i
+        while j < n_rec and models[j] == models[i]:
+            j += 1
+        pop = k.Create(models[i], j - i)
+        valid = k.models[models[i]].params
+        pop.set([{kk: vv for kk, vv in d.items() if kk in valid} for d in per[i:j]])
+        parts.append(pop)
+        i = j
+    rec = parts[0]
+    for p in parts[1:]:
+        rec = rec + p
+    out = k.Create("eprop_readout_bsshslm_2020", n_out)
+    out.set(_per_node(case["out_params"], n_out))
+    tgen = k.Create("step_rate_generator", n_out)
+    mm_rec = k.Create("multimeter", 1, {"record_from": list(BSS_REC_FIELDS)}) if record_rec else None
+    mm_out = k.Create("multimeter", 1, {"record_from": list(BSS_OUT_FIELDS)})
+    sr = k.Create("spike_recorder")
+    wr = k.Create("weight_recorder")
+    force = k.Create("spike_generator") if case.get("extra_rec_spike_times") is not None else None
+    tau_ro = case.get("tau_m_readout")
+    if tau_ro is None:
+        tau_ro = float(np.atleast_1d(case["out_params"].get("tau_m", 10.0))[0])
+    k.SetDefaults("eprop_synapse_bsshslm_2020", {"optimizer": dict(case["optimizer"]), "weight_recorder": wr,
+                                                 "average_gradient": bool(case.get("average_gradient", False))})
+    gen.set([{"spike_times": np.asarray(t, dtype=float)} for t in case["input_spike_times"]])
+    k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
+    syn = {"synapse_model": "eprop_synapse_bsshslm_2020", "delay": 1.0, "tau_m_readout": float(tau_ro)}
+    for pre, post, W in ((par, rec, W_in), (rec, rec, W_rec), (rec, out, W_out)):
+        src, tgt = np.nonzero(W.T != 0)
+        keep = pre.gids[src] != post.gids[tgt]
+        k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one", dict(syn, weight=W.T[src, tgt][keep]))
+    k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection_bsshslm_2020",
+                                      "weight": B, "delay": 1.0})
+    losses = case["out_params"].get("loss", "mean_squared_error")
+    if n_out > 1 and np.any(np.atleast_1d(losses) == "cross_entropy"):
+        k.Connect(out, out, {"rule": "all_to_all", "allow_autapses": False},
+                  {"synapse_model": "rate_connection_delayed", "receptor_type": 1, "weight": 1.0, "delay": 1.0})
+    for q in range(n_out):
+        tgen[q].set({"amplitude_times": np.asarray(case["target_times"][q], float),
+                     "amplitude_values": np.asarray(case["target_values"][q], float)})
+    k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
+                                         "receptor_type": 2})
+    k.Connect(mm_out, out)
+    if record_rec:
+        k.Connect(mm_rec, rec)
+    k.Connect(rec, sr)
+    if force is not None:
+        force.set({"spike_times": np.asarray(case["extra_rec_spike_times"], float)})
+        k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0,
+                                                  "delay": 1.0})
+    return k, dict(gen=gen, par=par, rec=rec, out=out, mm_rec=mm_rec, mm_out=mm_out, sr=sr, wr=wr)
+
+
+def run_bss_core(case, comm=None, extra_steps=1, record_rec=True):
+    k, h = build_bss_case(case, comm=comm, record_rec=record_rec)
+    n_steps = int(case["n_steps"])
+    k.Simulate((n_steps + extra_steps) * float(case.get("dt", 1.0)))
+    res = {}
+    if record_rec:
+        t = _table(h["mm_rec"].get("events"), BSS_REC_FIELDS, h["rec"].gids, n_steps + extra_steps)
+        res.update({f: v[:n_steps] for f, v in t.items()})
+    o = _table(h["mm_out"].get("events"), BSS_OUT_FIELDS, h["out"].gids, n_steps + extra_steps)
+    res["V_m_out"] = o["V_m"][:n_steps]
+    res["eprop_history_duration_out"] = o["eprop_history_duration"][:n_steps]
+    for f in BSS_OUT_FIELDS[1:-1]:
+        res[f] = o[f][:n_steps]
+    sp = h["sr"].get("events")
+    spikes = np.zeros((n_steps + extra_steps, len(h["rec"])), dtype=int)
+    np.add.at(spikes, (np.rint(sp["times"]).astype(int) - 1, np.searchsorted(h["rec"].gids, sp["senders"])), 1)
+    res["spikes"] = spikes[:n_steps]
+    wr = h["wr"].get("events")
+    st = np.rint(wr["times"]).astype(int)
+    keep = st < n_steps
+    res["weight_events"] = {"stamp": st[keep], "sender": wr["senders"][keep], "target": wr["targets"][keep],
+                            "weight": wr["weights"][keep]}
+    res["kernel"] = k
+    res["handles"] = h
+    return res

@@ -16,11 +16,15 @@ from ..errors import BadProperty, UnknownModel, UnknownParameter
 INF = math.inf
 DBL_MAX = np.finfo(np.float64).max
 
-REC_MODELS = ("eprop_iaf", "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_psc_delta_adapt")
+REC_MODELS = ("eprop_iaf", "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_psc_delta_adapt",
+              "eprop_iaf_bsshslm_2020", "eprop_iaf_adapt_bsshslm_2020")      # order = core model codes
+BSS_MODELS = ("eprop_iaf_bsshslm_2020", "eprop_iaf_adapt_bsshslm_2020", "eprop_readout_bsshslm_2020")
+LOSSES = ("mean_squared_error", "cross_entropy")
 SURROGATES = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
 RECORDABLE_FIELDS = {  # multimeter field codes shared with csrc/core.pyx (F_*)
     "V_m": 0, "surrogate_gradient": 1, "learning_signal": 2, "eprop_history_duration": 3,
     "adaptation": 4, "V_th_adapt": 5, "readout_signal": 6, "target_signal": 7, "error_signal": 8,
+    "readout_signal_unnorm": 9,
 }
 
 
@@ -94,12 +98,37 @@ def _rec_params(adapt: bool, delta: bool):
 
 _REC_RECORDABLES = ("V_m", "surrogate_gradient", "learning_signal", "eprop_history_duration")
 
+
+def _bss_rec_params(adapt: bool):
+    """Like eprop_iaf(_adapt) without kappa, kappa_reg, cutoff and ignore-and-spike, plus
+    regular_spike_arrival (SPEC 5.2)."""
+    p = _rec_params(adapt, False)
+    for k in ("kappa", "kappa_reg", "eprop_isi_trace_cutoff", "ignore_and_spike", "ignore_and_spike_offset",
+              "ignore_and_spike_interval"):
+        del p[k]
+    p["regular_spike_arrival"] = Param(True, None, "", "bool")
+    return p
+
+
 BUILTIN = {}
-for _name in REC_MODELS:
+for _name in REC_MODELS[:4]:
     _adapt = _name.endswith("adapt")
     _delta = "psc_delta" in _name
     BUILTIN[_name] = ModelSpec(_name, "rec", _rec_params(_adapt, _delta),
                                _REC_RECORDABLES + (("adaptation", "V_th_adapt") if _adapt else ()))
+for _name, _adapt in (("eprop_iaf_bsshslm_2020", False), ("eprop_iaf_adapt_bsshslm_2020", True)):
+    BUILTIN[_name] = ModelSpec(_name, "rec", _bss_rec_params(_adapt),
+                               _REC_RECORDABLES + (("adaptation", "V_th_adapt") if _adapt else ()))
+BUILTIN["eprop_readout_bsshslm_2020"] = ModelSpec("eprop_readout_bsshslm_2020", "readout", {
+    "C_m": Param(250.0, _pos, "> 0"),
+    "E_L": Param(0.0),
+    "I_e": Param(0.0),
+    "tau_m": Param(10.0, _pos, "> 0"),
+    "V_min": Param(-DBL_MAX),
+    "V_m": Param(0.0),
+    "loss": Param("mean_squared_error", lambda v: v in LOSSES, "one of " + ", ".join(LOSSES), "str"),
+    "regular_spike_arrival": Param(True, None, "", "bool"),
+}, ("V_m", "readout_signal", "readout_signal_unnorm", "target_signal", "error_signal", "eprop_history_duration"))
 BUILTIN["eprop_readout"] = ModelSpec("eprop_readout", "readout", {
     "C_m": Param(250.0, _pos, "> 0"),
     "E_L": Param(0.0),
@@ -163,7 +192,14 @@ SYNAPSES = {
                                                     {"weight": 1.0, "delay": 1.0}),
     "rate_connection_delayed": SynapseSpec("rate_connection_delayed", "rate",
                                            {"weight": 1.0, "delay": 1.0, "receptor_type": 0}),
+    "eprop_synapse_bsshslm_2020": SynapseSpec("eprop_synapse_bsshslm_2020", "eprop",
+                                              {"weight": 1.0, "delay": 1.0, "tau_m_readout": 10.0}),
+    "eprop_learning_signal_connection_bsshslm_2020": SynapseSpec(
+        "eprop_learning_signal_connection_bsshslm_2020", "learning_signal", {"weight": 1.0, "delay": 1.0}),
 }
+BSS_SYNAPSES = ("eprop_synapse_bsshslm_2020", "eprop_learning_signal_connection_bsshslm_2020")
+KERNEL_BSS = {"eprop_update_interval": 1000.0, "eprop_learning_window": 1000.0,
+              "eprop_reset_neurons_on_update": True}
 
 
 def check_value(model: str, spec: ModelSpec, key: str, value):
