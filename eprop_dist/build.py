@@ -187,9 +187,6 @@ def build(kernel, comm) -> RankState:
         d_ro, shift = 2, 3          # learning signal of readout iteration u -> entry u-2; recordable t-3
         T_int = kernel.ms_to_steps(float(kernel.status["eprop_update_interval"]), "kernel: eprop_update_interval", 1)
         LW = kernel.ms_to_steps(float(kernel.status["eprop_learning_window"]), "kernel: eprop_learning_window", 1)
-        if LW > T_int:
-            raise BadProperty(f"kernel: eprop_learning_window ({LW} steps) must be <= eprop_update_interval "
-                              f"({T_int} steps)")
         for p in pops:
             if p.kind == "rec" and np.any(np.asarray(p.params["flush_event_send_interval"]) < T_int * dt):
                 raise BadProperty(f"{p.model}: flush_event_send_interval must be >= eprop_update_interval "

@@ -254,9 +254,10 @@ def build_bss_case(case, comm=None, record_rec=True):
         k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one", dict(syn, weight=W.T[src, tgt][keep]))
     k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection_bsshslm_2020",
                                       "weight": B, "delay": 1.0})
-    losses = case["out_params"].get("loss", "mean_squared_error")
-    if n_out > 1 and np.any(np.atleast_1d(losses) == "cross_entropy"):
-        k.Connect(out, out, {"rule": "all_to_all", "allow_autapses": False},
+    losses = np.broadcast_to(np.asarray(case["out_params"].get("loss", "mean_squared_error"), dtype=object), (n_out,))
+    ce = out.gids[losses == "cross_entropy"]
+    if ce.size > 1:        # softmax group: the cross-entropy readouts, all to all without autapses
+        k.Connect(ce, ce, {"rule": "all_to_all", "allow_autapses": False},
                   {"synapse_model": "rate_connection_delayed", "receptor_type": 1, "weight": 1.0, "delay": 1.0})
     for q in range(n_out):
         tgen[q].set({"amplitude_times": np.asarray(case["target_times"][q], float),
