@@ -201,6 +201,7 @@ def build(kernel, comm) -> RankState:
     st = RankState(rank=rank, n_ranks=n_ranks, dt=dt, D=int(D), shift=int(2 if bss else shift), d_ro=int(d_ro),
                    rec_gids=rec_gids, out_gids=out_gids, par_gids=par_gids,
                    out_gids_global=out_gids_global, gid2tid=gid2tid, kind_of=kind_of)
+    st.d_or = int(d_or)
 
     # ---- synapse model table (e-prop optimizers) -----------------------------------------------
     ep_models = sorted(kernel.syn_common)

@@ -455,12 +455,29 @@ class Simulation:
                 "error_signal": c.out_err[j], "eprop_history_duration": c.h_count[tid] * self.dt}
 
     # ---- connections ---------------------------------------------------------------------------
+    def _conn_tables(self):
+        """(kind, source gids, target tids, weights, delays in steps, model code) of the local
+        connections; model code: index into st.ep_models, -1 static, -2 learning signal."""
+        c, st = self.core, self.st
+        ls_src = np.repeat(st.out_gids_global, np.diff(np.asarray(c.ls_ptr)))
+        n_ls = ls_src.size
+        return (("static", self._row_sources(c.st_ptr), np.asarray(c.st_tgt), np.asarray(c.st_w),
+                 np.asarray(c.st_delay), np.full(np.asarray(c.st_w).size, -1)),
+                ("eprop", self._row_sources(c.ep_ptr), np.asarray(c.ep_tgt), np.asarray(c.ep_w),
+                 np.asarray(c.ep_delay), np.asarray(c.ep_model)),
+                ("ls", ls_src, np.asarray(c.ls_tgt), np.asarray(c.ls_w), np.full(n_ls, st.d_or),
+                 np.full(n_ls, -2)))
+
+    def _model_names(self):
+        ls_names = [b.syn_model for b in self.k.blocks if b.kind == "learning_signal"]
+        return np.array(["static_synapse"] + list(self.st.ep_models) + [ls_names[0] if ls_names else ""],
+                        dtype=object)
+
     def select_connections(self, src, tgt, synapse_model):
         st, c = self.st, self.core
+        names = self._model_names()
         sel = []
-        for kind, s_arr, t_tid, models in (
-                ("static", self._row_sources(c.st_ptr), np.asarray(c.st_tgt), None),
-                ("eprop", self._row_sources(c.ep_ptr), np.asarray(c.ep_tgt), np.asarray(c.ep_model))):
+        for kind, s_arr, t_tid, _, _, models in self._conn_tables():
             t_gid = np.asarray(c.tgt_gid)[t_tid] if t_tid.size else np.zeros(0, GID)
             m = np.ones(s_arr.size, bool)
             if src is not None:
@@ -468,15 +485,7 @@ class Simulation:
             if tgt is not None:
                 m &= np.isin(t_gid, tgt)
             if synapse_model is not None:
-                if kind == "eprop":
-                    if synapse_model in st.ep_model_index:
-                        m &= models == st.ep_model_index[synapse_model]
-                    else:
-                        m &= False
-                elif synapse_model != "static_synapse" and \
-                        self.k.synapses.get(synapse_model, None) is not None and \
-                        self.k.synapses[synapse_model].kind != "static":
-                    m &= False
+                m &= names[models.astype(int) + 1] == synapse_model if models.size else m
             sel.append((kind, np.nonzero(m)[0]))
         return sel
 
@@ -485,27 +494,19 @@ class Simulation:
         return np.repeat(self.st.sources, np.diff(np.asarray(ptr)))
 
     def get_connections(self, sel, keys=None):
-        c, st = self.core, self.st
-        cols = {"source": [], "target": [], "weight": [], "delay": [], "model": []}
+        c = self.core
+        tables = {t[0]: t for t in self._conn_tables()}
+        cols = [[], [], [], [], []]
         for kind, idx in sel:
-            if kind == "static":
-                cols["source"].append(self._row_sources(c.st_ptr)[idx])
-                cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.st_tgt)[idx]])
-                cols["weight"].append(np.asarray(c.st_w)[idx])
-                cols["delay"].append(np.asarray(c.st_delay)[idx] * self.dt)
-                cols["model"].append(np.full(idx.size, -1))
-            else:
-                cols["source"].append(self._row_sources(c.ep_ptr)[idx])
-                cols["target"].append(np.asarray(c.tgt_gid)[np.asarray(c.ep_tgt)[idx]])
-                cols["weight"].append(np.asarray(c.ep_w)[idx])
-                cols["delay"].append(np.asarray(c.ep_delay)[idx] * self.dt)
-                cols["model"].append(np.asarray(c.ep_model)[idx])
-        arrs = [np.concatenate(v) if v else np.zeros(0) for v in cols.values()]
+            _, s_arr, t_tid, w, d, mdl = tables[kind]
+            for col, arr in zip(cols, (s_arr[idx], np.asarray(c.tgt_gid)[t_tid[idx]], w[idx],
+                                       d[idx] * self.dt, mdl[idx])):
+                col.append(arr)
+        arrs = [np.concatenate(v) if v else np.zeros(0) for v in cols]
         src, tgt, w, d, mdl = self._gather(arrs)
         o = np.lexsort((tgt, src))
-        names = np.array(["static_synapse"] + list(st.ep_models), dtype=object)
         out = {"source": src[o].astype(GID), "target": tgt[o].astype(GID), "weight": w[o], "delay": d[o],
-               "synapse_model": names[mdl[o].astype(int) + 1]}
+               "synapse_model": self._model_names()[mdl[o].astype(int) + 1]}
         if keys is None:
             return out
         if isinstance(keys, str):
@@ -517,7 +518,7 @@ class Simulation:
         for k, v in params.items():
             if k == "weight":
                 for kind, idx in sel:
-                    arr = np.asarray(c.st_w if kind == "static" else c.ep_w)
+                    arr = np.asarray({"static": c.st_w, "eprop": c.ep_w, "ls": c.ls_w}[kind])
                     if np.ndim(v) and self.comm.size > 1:
                         raise BadProperty("SynapseCollection.set: per-connection weight arrays need 1 rank")
                     arr[idx] = v if not np.ndim(v) else np.asarray(v)[: idx.size]

@@ -140,3 +140,18 @@ def test_timers_and_counters():
     assert t["update"] > 0 and t["eprop"] > 0
     # every e-prop synapse reports to the weight recorder: one event per counted transmission
     assert res["kernel"]._sim.core.n_ep_events == len(res["handles"]["wr"].get("events")["times"]) > 1000
+
+
+def test_get_connections_includes_learning_signals():
+    k = eprop_dist.Kernel()
+    rec = k.Create("eprop_iaf", 3)
+    out = k.Create("eprop_readout", 2)
+    k.Connect(rec, out, "all_to_all", {"synapse_model": "eprop_synapse"})
+    k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
+                                       "weight": np.arange(6.0).reshape(3, 2)})
+    ls = k.GetConnections(synapse_model="eprop_learning_signal_connection").get()
+    np.testing.assert_array_equal(ls["source"], [4, 4, 4, 5, 5, 5])
+    np.testing.assert_array_equal(ls["target"], [1, 2, 3, 1, 2, 3])
+    np.testing.assert_array_equal(ls["weight"], [0, 2, 4, 1, 3, 5])
+    assert len(k.GetConnections()) == 12
+    assert len(k.GetConnections(synapse_model="static_synapse")) == 0
