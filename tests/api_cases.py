@@ -28,26 +28,12 @@ def _per_node(params, n):
     return out
 
 
-def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None):
-    """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles)."""
-    k = kernel or Kernel(comm=comm)
-    k.set(resolution=float(case.get("dt", 1.0)), rng_seed=1)
-    if comm_window is not None:
-        k.set(comm_window=comm_window)
-    W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))
-    n_rec, n_in = W_in.shape
-    n_out = W_out.shape[0]
-    models = case["rec_models"]
+def _create_rec(k, models, per):
+    """Recurrent population(s) in runs of equal model, gids contiguous; per-node parameter dicts."""
+    n_rec = len(per)
     if isinstance(models, str):
         models = [models] * n_rec
-    gen = k.Create("spike_generator", n_in)
-    par = k.Create("parrot_neuron", n_in)
-    per = _per_node(case["rec_params"], n_rec)
-    if flush_interval is not None:
-        for d in per:
-            d["flush_event_send_interval"] = flush_interval
-    parts = []
-    i = 0
+    parts, i = [], 0
     while i < n_rec:
         j = i
         while j < n_rec and models[j] == models[i]:
@@ -60,6 +46,55 @@ def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, 
     rec = parts[0]
     for p in parts[1:]:
         rec = rec + p
+    return rec
+
+
+def _connect_dense(k, pre, post, W, syn):
+    """One synapse per non-zero W[post, pre] (no autapses), source-major like NEST's np.where."""
+    src, tgt = np.nonzero(W.T != 0)
+    keep = pre.gids[src] != post.gids[tgt]
+    k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one", dict(syn, weight=W.T[src, tgt][keep]))
+
+
+def _collect(h, n_steps, extra_steps, rec_fields, out_fields):
+    """Recorded signals as (n_steps, n) tables, spikes, and weight events with stamp < n_steps."""
+    res = {}
+    if h["mm_rec"] is not None:
+        t = _table(h["mm_rec"].get("events"), rec_fields, h["rec"].gids, n_steps + extra_steps)
+        res.update({f: v[:n_steps] for f, v in t.items()})
+    if h["out"] is not None:
+        o = _table(h["mm_out"].get("events"), out_fields, h["out"].gids, n_steps + extra_steps)
+        res["V_m_out"] = o["V_m"][:n_steps]
+        for f in out_fields[1:]:
+            res[f if f != "eprop_history_duration" else "eprop_history_duration_out"] = o[f][:n_steps]
+    sp = h["sr"].get("events")
+    spikes = np.zeros((n_steps + extra_steps, len(h["rec"])), dtype=int)
+    np.add.at(spikes, (np.rint(sp["times"]).astype(int) - 1, np.searchsorted(h["rec"].gids, sp["senders"])), 1)
+    res["spikes"] = spikes[:n_steps]
+    wr = h["wr"].get("events")
+    st = np.rint(wr["times"]).astype(int)
+    keep = st < n_steps
+    res["weight_events"] = {"stamp": st[keep], "sender": wr["senders"][keep], "target": wr["targets"][keep],
+                            "weight": wr["weights"][keep]}
+    return res
+
+
+def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None):
+    """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles)."""
+    k = kernel or Kernel(comm=comm)
+    k.set(resolution=float(case.get("dt", 1.0)), rng_seed=1)
+    if comm_window is not None:
+        k.set(comm_window=comm_window)
+    W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))
+    n_rec, n_in = W_in.shape
+    n_out = W_out.shape[0]
+    gen = k.Create("spike_generator", n_in)
+    par = k.Create("parrot_neuron", n_in)
+    per = _per_node(case["rec_params"], n_rec)
+    if flush_interval is not None:
+        for d in per:
+            d["flush_event_send_interval"] = flush_interval
+    rec = _create_rec(k, case["rec_models"], per)
     out = k.Create("eprop_readout", n_out, case["out_params"]) if n_out else None
     tgen = k.Create("step_rate_generator", n_out) if n_out else None
     lwgen = k.Create("step_rate_generator") if n_out else None
@@ -74,14 +109,10 @@ def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, 
     gen.set(gen_times)
     k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
     syn = {"synapse_model": "eprop_synapse", "delay": 1.0}
-    for pre, post, W in ((par, rec, W_in), (rec, rec, W_rec)):
-        src, tgt = np.nonzero(W.T != 0)   # source-major like NEST's np.where on the masks
-        keep = pre.gids[src] != post.gids[tgt]
-        k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one",
-                  dict(syn, weight=W.T[src, tgt][keep]))
+    _connect_dense(k, par, rec, W_in, syn)
+    _connect_dense(k, rec, rec, W_rec, syn)
     if n_out:
-        src, tgt = np.nonzero(W_out.T != 0)
-        k.Connect(rec.gids[src], out.gids[tgt], "one_to_one", dict(syn, weight=W_out.T[src, tgt]))
+        _connect_dense(k, rec, out, W_out, syn)
         k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
                                           "weight": B, "delay": 1.0})
         for q in range(n_out):
@@ -122,24 +153,7 @@ def run_core(case, comm=None, extra_steps=1, **kw):
     k, h = build_case(case, comm=comm, **kw)
     n_steps = int(case["n_steps"])
     k.Simulate((n_steps + extra_steps) * float(case.get("dt", 1.0)))
-    res = {}
-    if h["mm_rec"] is not None:
-        rec_t = _table(h["mm_rec"].get("events"), REC_FIELDS, h["rec"].gids, n_steps + extra_steps)
-        res.update({f: v[:n_steps] for f, v in rec_t.items()})
-    if h["out"] is not None:
-        o = _table(h["mm_out"].get("events"), OUT_FIELDS, h["out"].gids, n_steps + extra_steps)
-        res["V_m_out"] = o["V_m"][:n_steps]
-        for f in OUT_FIELDS[1:]:
-            res[f] = o[f][:n_steps]
-    sp = h["sr"].get("events")
-    spikes = np.zeros((n_steps + extra_steps, len(h["rec"])), dtype=int)
-    np.add.at(spikes, (np.rint(sp["times"]).astype(int) - 1, np.searchsorted(h["rec"].gids, sp["senders"])), 1)
-    res["spikes"] = spikes[:n_steps]
-    wr = h["wr"].get("events")
-    st = np.rint(wr["times"]).astype(int)
-    keep = st < n_steps
-    res["weight_events"] = {"stamp": st[keep], "sender": wr["senders"][keep], "target": wr["targets"][keep],
-                            "weight": wr["weights"][keep]}
+    res = _collect(h, n_steps, extra_steps, REC_FIELDS, OUT_FIELDS)
     res["kernel"] = k
     res["handles"] = h
     return res
@@ -213,25 +227,9 @@ def build_bss_case(case, comm=None, record_rec=True):
     W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))
     n_rec, n_in = W_in.shape
     n_out = W_out.shape[0]
-    models = case["rec_models"]
-    if isinstance(models, str):
-        models = [models] * n_rec
     gen = k.Create("spike_generator", n_in)
     par = k.Create("parrot_neuron", n_in)
-    per = _per_node(case["rec_params"], n_rec)
-    parts, i = [], 0
-    while i < n_rec:
-        j = i
-        while j < n_rec and models[j] == models[i]:
-            j += 1
-        pop = k.Create(models[i], j - i)
-        valid = k.models[models[i]].params
-        pop.set([{kk: vv for kk, vv in d.items() if kk in valid} for d in per[i:j]])
-        parts.append(pop)
-        i = j
-    rec = parts[0]
-    for p in parts[1:]:
-        rec = rec + p
+    rec = _create_rec(k, case["rec_models"], _per_node(case["rec_params"], n_rec))
     out = k.Create("eprop_readout_bsshslm_2020", n_out)
     out.set(_per_node(case["out_params"], n_out))
     tgen = k.Create("step_rate_generator", n_out)
@@ -249,9 +247,7 @@ def build_bss_case(case, comm=None, record_rec=True):
     k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
     syn = {"synapse_model": "eprop_synapse_bsshslm_2020", "delay": 1.0, "tau_m_readout": float(tau_ro)}
     for pre, post, W in ((par, rec, W_in), (rec, rec, W_rec), (rec, out, W_out)):
-        src, tgt = np.nonzero(W.T != 0)
-        keep = pre.gids[src] != post.gids[tgt]
-        k.Connect(pre.gids[src][keep], post.gids[tgt][keep], "one_to_one", dict(syn, weight=W.T[src, tgt][keep]))
+        _connect_dense(k, pre, post, W, syn)
     k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection_bsshslm_2020",
                                       "weight": B, "delay": 1.0})
     losses = np.broadcast_to(np.asarray(case["out_params"].get("loss", "mean_squared_error"), dtype=object), (n_out,))
@@ -279,24 +275,7 @@ def run_bss_core(case, comm=None, extra_steps=1, record_rec=True):
     k, h = build_bss_case(case, comm=comm, record_rec=record_rec)
     n_steps = int(case["n_steps"])
     k.Simulate((n_steps + extra_steps) * float(case.get("dt", 1.0)))
-    res = {}
-    if record_rec:
-        t = _table(h["mm_rec"].get("events"), BSS_REC_FIELDS, h["rec"].gids, n_steps + extra_steps)
-        res.update({f: v[:n_steps] for f, v in t.items()})
-    o = _table(h["mm_out"].get("events"), BSS_OUT_FIELDS, h["out"].gids, n_steps + extra_steps)
-    res["V_m_out"] = o["V_m"][:n_steps]
-    res["eprop_history_duration_out"] = o["eprop_history_duration"][:n_steps]
-    for f in BSS_OUT_FIELDS[1:-1]:
-        res[f] = o[f][:n_steps]
-    sp = h["sr"].get("events")
-    spikes = np.zeros((n_steps + extra_steps, len(h["rec"])), dtype=int)
-    np.add.at(spikes, (np.rint(sp["times"]).astype(int) - 1, np.searchsorted(h["rec"].gids, sp["senders"])), 1)
-    res["spikes"] = spikes[:n_steps]
-    wr = h["wr"].get("events")
-    st = np.rint(wr["times"]).astype(int)
-    keep = st < n_steps
-    res["weight_events"] = {"stamp": st[keep], "sender": wr["senders"][keep], "target": wr["targets"][keep],
-                            "weight": wr["weights"][keep]}
+    res = _collect(h, n_steps, extra_steps, BSS_REC_FIELDS, BSS_OUT_FIELDS)
     res["kernel"] = k
     res["handles"] = h
     return res
