@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -62,9 +63,13 @@ def _install_abort_hook(MPI):
 
     def hook(exc_type, exc, tb):
         try:
-            previous(exc_type, exc, tb)
-            sys.stderr.write(f"eprop-dist: rank {MPI.COMM_WORLD.Get_rank()}: aborting all ranks\n")
+            rank = MPI.COMM_WORLD.Get_rank()
+            sys.stderr.write(f"eprop-dist: rank {rank}: {exc_type.__name__}: {exc}\n")
             sys.stderr.flush()
+            previous(exc_type, exc, tb)
+            sys.stderr.write(f"eprop-dist: rank {rank}: aborting all ranks\n")
+            sys.stderr.flush()
+            time.sleep(0.5)      # let the launcher forward this output before the job is torn down
         finally:
             MPI.COMM_WORLD.Abort(1)
 
