@@ -371,6 +371,8 @@ class Kernel:
             old_EL = pop.params["E_L"][pos].copy() if "E_L" in pop.params else None
             for k, v in params.items():
                 if k == "n_events" and pop.kind in ("multimeter", "spike_recorder", "weight_recorder"):
+                    if v != 0:
+                        raise BadProperty(f"{pop.model}: n_events can only be set to 0 (clears the events)")
                     if self._sim is not None:
                         self._sim.clear_events(pop.first + pos)
                     continue
@@ -727,13 +729,6 @@ def model_is_bss(kernel, name):
     spec = kernel.models.get(name) or kernel.synapses.get(name)
     base = (spec.base or name) if spec is not None else name
     return base in M.BSS_MODELS or base in M.BSS_SYNAPSES
-
-
-def _same(a, b):
-    try:
-        return bool(np.all(np.asarray(a) == np.asarray(b)))
-    except Exception:
-        return a is b
 
 
 def _stack(vals):

@@ -211,7 +211,6 @@ def build(kernel, comm) -> RankState:
     # ---- connections ---------------------------------------------------------------------------
     parts = {"static": [], "eprop": [], "learning_signal": [], "rate": [], "poisson": []}
     mm_blocks, sr_blocks = [], []
-    pop_idx_cache = kernel._pop_index
     for blk in kernel.blocks:
         if blk.kind == "record":
             (mm_blocks if blk.syn_model == "multimeter" else sr_blocks).append(blk)

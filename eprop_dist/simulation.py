@@ -53,6 +53,7 @@ class Simulation:
         self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
                        "communicate": 0.0, "record": 0.0}
         self._prep_exchange()
+        self._cleared = {}                        # recorder gid -> events before this iteration dropped
 
     @property
     def t(self):
@@ -361,7 +362,9 @@ class Simulation:
         return c.t - self.D if (not c.delivered and c.t > 0) else c.t
 
     def clear_events(self, gids):
-        pass  # events are views of the core buffers; clearing is not supported
+        """NEST's ``n_events = 0``: forget the events collected so far (later ones are kept)."""
+        for g in np.atleast_1d(gids):
+            self._cleared[int(g)] = self._visible_t()
 
     def events(self, gid):
         pop = self.k._pop_of([gid])[0]
@@ -373,6 +376,10 @@ class Simulation:
             ev = self._sr_events(gid, pop)
         else:
             ev = self._wr_events(gid)
+        cut = self._cleared.get(int(gid))
+        if cut is not None:      # times are (iteration + 1) * dt for samples, stamp * dt for spikes
+            keep = ev["times"] > cut * self.dt + 1e-9 * self.dt
+            ev = {key: val[keep] for key, val in ev.items()}
         self.timers["record"] += time.perf_counter() - t0
         return ev
 

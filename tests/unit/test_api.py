@@ -155,3 +155,20 @@ def test_get_connections_includes_learning_signals():
     np.testing.assert_array_equal(ls["weight"], [0, 2, 4, 1, 3, 5])
     assert len(k.GetConnections()) == 12
     assert len(k.GetConnections(synapse_model="static_synapse")) == 0
+
+
+def test_n_events_zero_clears_recorders():
+    k = eprop_dist.Kernel()
+    g = k.Create("spike_generator", 1, {"spike_times": [2.0, 8.0, 15.0]})
+    p = k.Create("parrot_neuron")
+    sr = k.Create("spike_recorder")
+    k.Connect(g, p)
+    k.Connect(p, sr)
+    k.Simulate(10.0)
+    assert list(sr.get("events")["times"]) == [3.0, 9.0]
+    sr.set(n_events=0)
+    assert sr.get("n_events") == 0
+    k.Simulate(10.0)
+    assert list(sr.get("events")["times"]) == [16.0]
+    with pytest.raises(eprop_dist.BadProperty, match="n_events"):
+        sr.set(n_events=3)
