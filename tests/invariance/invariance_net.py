@@ -4,6 +4,8 @@
 
 Sparse fixed in-degree e-prop connectivity, mixed recurrent models, three readouts, Poisson and
 spike-generator inputs, two e-prop synapse models (gradient descent per spike, Adam each step).
+Delays: inputs and readout path `delay`, recurrent `delay + 1`, learning signals `delay + 2` (all
+`delay` with --uniform), so the learning-signal shift d_ro + d_or differs from NEST's 2.
 Rank 0 writes spikes, weight-recorder events, readout signals and final weights to OUT.npz.
 """
 import argparse
@@ -56,7 +58,7 @@ def build(k, delay=1, steps=400, uniform=False):
     k.Connect(rec, out, {"rule": "pairwise_bernoulli", "p": 0.6},
               {"synapse_model": "eprop_synapse_adam", "weight": eprop_dist.normal(0.0, 0.1), "delay": d})
     k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
-                                       "weight": eprop_dist.normal(0.0, 0.5), "delay": d})
+                                       "weight": eprop_dist.normal(0.0, 0.5), "delay": d if uniform else d + 2})
     t = np.arange(1.0, steps + 1)
     for i, g in enumerate(tg):
         g.set({"amplitude_times": t, "amplitude_values": 0.2 * np.sin(t / (7.0 + 3 * i))})

@@ -54,3 +54,20 @@ def test_cutoff_zero_and_one():
     for cut in (0.0, 1.0, 2.0):
         case = random_case(5, optimizer="adam", each_step=False, cutoff=cut)
         assert_same(R.run_eprop_plus(**case), run_core(case))
+
+
+@pytest.mark.parametrize("opt", ["adam", "gradient_descent"])
+def test_ignore_and_spike_neurons(opt):
+    """Half of the recurrent neurons spike on the forced schedule (SPEC 1.7); dynamics, surrogate
+    gradients and learning go on as usual."""
+    case = random_case(21, optimizer=opt, each_step=opt == "adam", cutoff=30.0, flush=40.0)
+    n_rec = case["W_in"].shape[0]
+    rng = np.random.default_rng(0)
+    case["rec_params"]["ignore_and_spike"] = np.arange(n_rec) % 2 == 0
+    case["rec_params"]["ignore_and_spike_offset"] = rng.integers(1, 20, n_rec).astype(float)
+    case["rec_params"]["ignore_and_spike_interval"] = rng.integers(5, 30, n_rec).astype(float)
+    ref = R.run_eprop_plus(**case)
+    got = run_core(case)
+    forced = got["spikes"][:, ::2]
+    assert forced.sum() > 50
+    assert_same(ref, got)
