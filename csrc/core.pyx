@@ -602,6 +602,8 @@ cdef class Core:
         cdef int64_t lag = 1 if readout else 2
         cdef int64_t tsp = self.ep_tprev[k], E, isi, idx, t_cur, upto, q
         cdef real_t grad, fr
+        # quirk (SPEC 5.3, 9.8): a spike whose stamp is the first step of a recurrent interval is
+        # dropped: neither transmitted nor counted (C++ remainder: negative for s < sh)
         if not readout and crem(s - sh, T) == 0:
             return 0
         if self.bs_tfirst[k] == 0:
@@ -1045,6 +1047,7 @@ cdef class Core:
         cdef int64_t w_idx = t % self.D
         cdef real_t zin, v, y, u, err, N, ystar
         cdef bint reset = crem(t - 3, T) == 0
+        # outside the learning window y* = y = err = 0; C++ remainder, negative (inside) for t < 4
         cdef bint outside = crem(t - 4, T) < T - self.LW
         for lid in range(self.n_out):
             j = self.n_rec + lid
@@ -1061,6 +1064,8 @@ cdef class Core:
                 v = self.out_Vmin[lid]
             self.out_v[lid] = v
             ystar = self.out_ystar[lid]
+            # quirk: the readout signal lags the voltage by one step (y uses u of the previous
+            # iteration, SPEC 5.4); with cross-entropy it is the softmax of the previous voltages
             if self.out_ce[lid]:
                 N = 0.0
                 for p in range(self.ro_ptr[lid], self.ro_ptr[lid + 1]):
