@@ -3,7 +3,10 @@
 This module is the *test oracle* for the event-driven compiled core.  It is written directly from
 ``SPEC.md`` sections 0-4 (NEST 3.10's ``eprop_iaf``, ``eprop_iaf_adapt``, ``eprop_iaf_psc_delta``,
 ``eprop_iaf_psc_delta_adapt``, ``eprop_readout``, ``eprop_synapse`` and
-``eprop_learning_signal_connection``) and shares no code with the rest of the package.
+``eprop_learning_signal_connection``) and shares no code with the rest of the package; it imports only NumPy
+and the standard library.  Its generic helpers (parameter handling, C-library ``exp``/``pow``, surrogate
+gradients, step_rate_generator amplitudes, the optimizer, inputs and recording) also serve the
+``*_bsshslm_2020`` oracle ``reference_bsshslm.py``.
 
 Formulation
 -----------
@@ -146,17 +149,18 @@ def _steps(ms, dt):
     return out
 
 
-def _broadcast(value, n, name, dtype=np.float64):
-    if isinstance(value, str) or dtype is object:
-        arr = np.empty(n, dtype=object)
-        if isinstance(value, str):
-            arr[:] = value
-        else:
-            vals = list(value)
-            if len(vals) != n:
-                raise ValueError(f"parameter {name!r}: expected {n} values, got {len(vals)}")
-            arr[:] = vals
-        return arr
+def _value_list(value, n, name):
+    """A per-neuron list of n values from one string or a sequence of n values."""
+    if isinstance(value, str):
+        return [value] * n
+    vals = list(value)
+    if len(vals) != n:
+        raise ValueError(f"parameter {name!r}: expected {n} values, got {len(vals)}")
+    return vals
+
+
+def _broadcast_array(value, n, name, dtype=np.float64):
+    """A scalar or shape (n,) value as a fresh (n,) array of ``dtype``."""
     arr = np.asarray(value, dtype=dtype)
     if arr.ndim == 0:
         return np.full(n, arr, dtype=dtype)
@@ -165,13 +169,32 @@ def _broadcast(value, n, name, dtype=np.float64):
     return arr.copy()
 
 
+def _broadcast(value, n, name, dtype=np.float64):
+    if isinstance(value, str) or dtype is object:
+        arr = np.empty(n, dtype=object)
+        arr[:] = _value_list(value, n, name)
+        return arr
+    return _broadcast_array(value, n, name, dtype)
+
+
+def _max_cpp(v, vmin):
+    """std::max(v, V_min) = (v < V_min) ? V_min : v."""
+    return np.where(v < vmin, vmin, v)
+
+
 def _clip_cpp(w, wmin, wmax):
     """std::max(Wmin, std::min(w, Wmax)), including its NaN behaviour."""
     w = np.where(wmax < w, wmax, w)
     return np.where(wmin < w, w, wmin)
 
 
-def _rec_parameters(rec_models, rec_params, n_rec, dt):
+# --------------------------------------------------------------------------------------------------------
+# parameters
+# --------------------------------------------------------------------------------------------------------
+
+
+def _model_list(rec_models, n_rec, allowed):
+    """The recurrent model name of each neuron (one name for all, or a list of n_rec names)."""
     if isinstance(rec_models, str):
         models = [rec_models] * n_rec
     else:
@@ -179,54 +202,91 @@ def _rec_parameters(rec_models, rec_params, n_rec, dt):
         if len(models) != n_rec:
             raise ValueError(f"rec_models: expected {n_rec} model names, got {len(models)}")
     for m in models:
-        if m not in REC_MODELS:
-            raise ValueError(f"rec_models: unknown recurrent model {m!r}; allowed: {REC_MODELS}")
-    rec_params = dict(rec_params or {})
-    known = set(_REC_DEFAULTS) | set(_REC_VOLTAGES_REL)
-    unknown = set(rec_params) - known
-    if unknown:
-        raise ValueError(f"rec_params: unknown parameter(s) {sorted(unknown)}")
+        if m not in allowed:
+            raise ValueError(f"rec_models: unknown recurrent model {m!r}; allowed: {allowed}")
+    return models
 
+
+def _check_known(params, what, *known):
+    """Reject the keys of ``params`` that are in none of the ``known`` collections of names."""
+    unknown = set(params) - set().union(*known)
+    if unknown:
+        raise ValueError(f"{what}: unknown parameter(s) {sorted(unknown)}")
+
+
+def _per_neuron(defaults, given, n, broadcast, special=None):
+    """Each parameter of ``defaults`` (the given value, else the default) broadcast to n values; ``special``:
+    name -> the last argument of ``broadcast`` (dtype or kind) where it is not the default."""
+    special = special or {}
     p = {}
-    for name, default in _REC_DEFAULTS.items():
-        val = rec_params.get(name, default)
-        if name == "surrogate_gradient_function":
-            p[name] = _broadcast(val, n_rec, name, dtype=object)
-        elif name in ("refractory_input", "ignore_and_spike"):
-            p[name] = _broadcast(val, n_rec, name, dtype=bool)
-        else:
-            p[name] = _broadcast(val, n_rec, name)
-    # voltages: given ones are absolute (relative = value - E_L); the others keep their default absolute
-    # value, i.e. relative default - (E_L - E_L_default), exactly like NEST's set_status
-    delta_el = p["E_L"] - _REC_E_L_DEFAULT
-    for name, rel_default in _REC_VOLTAGES_REL.items():
-        if name in rec_params:
-            p[name + "_rel"] = _broadcast(rec_params[name], n_rec, name) - p["E_L"]
+    for name, default in defaults.items():
+        val = given.get(name, default)
+        p[name] = broadcast(val, n, name, special[name]) if name in special else broadcast(val, n, name)
+    return p
+
+
+def _relative_voltages(p, given, rel_defaults, e_l_default, n, broadcast):
+    """p[name + '_rel'] for the voltages NEST stores relative to E_L (p['E_L'] already set).
+
+    Given voltages are absolute (relative = value - E_L); the others keep their default absolute value, i.e.
+    relative default - (E_L - E_L_default), exactly like NEST's set_status.
+    """
+    delta_el = p["E_L"] - e_l_default
+    for name, rel_default in rel_defaults.items():
+        if name in given:
+            p[name + "_rel"] = broadcast(given[name], n, name) - p["E_L"]
         else:
             p[name + "_rel"] = rel_default - delta_el
 
+
+def _sg_codes(names):
+    """Index in SURROGATE_GRADIENT_FUNCTIONS of each neuron's surrogate_gradient_function."""
     codes = []
-    for f in p["surrogate_gradient_function"]:
+    for f in names:
         if f not in _SG_CODE:
             raise ValueError(
                 f"rec_params: unknown surrogate_gradient_function {f!r}; allowed: {SURROGATE_GRADIENT_FUNCTIONS}"
             )
         codes.append(_SG_CODE[f])
-    p["sg_code"] = np.array(codes, dtype=np.int64)
+    return np.array(codes, dtype=np.int64)
 
-    for name in ("C_m", "tau_m", "adapt_tau"):
+
+def _require_positive(p, what, names):
+    for name in names:
         if np.any(p[name] <= 0):
-            raise ValueError(f"rec_params: {name} > 0 required")
-    for name in ("t_ref", "c_reg", "f_target", "adapt_beta", "eprop_isi_trace_cutoff"):
+            raise ValueError(f"{what}: {name} > 0 required")
+
+
+def _require_nonnegative(p, what, names):
+    for name in names:
         if np.any(p[name] < 0):
-            raise ValueError(f"rec_params: {name} >= 0 required")
+            raise ValueError(f"{what}: {name} >= 0 required")
+
+
+def _membrane_propagators(p, dt):
+    """(P_v_m, P_i_in) of the pre_run_hook, computed with the C library exp like NEST."""
+    P_v_m = _vexp(-dt / p["tau_m"])
+    return P_v_m, p["tau_m"] / p["C_m"] * (1.0 - P_v_m)
+
+
+def _rec_parameters(rec_models, rec_params, n_rec, dt):
+    models = _model_list(rec_models, n_rec, REC_MODELS)
+    rec_params = dict(rec_params or {})
+    _check_known(rec_params, "rec_params", _REC_DEFAULTS, _REC_VOLTAGES_REL)
+
+    p = _per_neuron(_REC_DEFAULTS, rec_params, n_rec, _broadcast,
+                    {"surrogate_gradient_function": object, "refractory_input": bool, "ignore_and_spike": bool})
+    _relative_voltages(p, rec_params, _REC_VOLTAGES_REL, _REC_E_L_DEFAULT, n_rec, _broadcast)
+    p["sg_code"] = _sg_codes(p["surrogate_gradient_function"])
+
+    _require_positive(p, "rec_params", ("C_m", "tau_m", "adapt_tau"))
+    _require_nonnegative(p, "rec_params", ("t_ref", "c_reg", "f_target", "adapt_beta", "eprop_isi_trace_cutoff"))
     for name in ("kappa", "kappa_reg"):
         if np.any((p[name] < 0) | (p[name] > 1)):
             raise ValueError(f"rec_params: {name} in [0, 1] required")
-    for name in ("surrogate_gradient_height", "surrogate_gradient_width", "flush_event_send_interval",
-                 "ignore_and_spike_offset", "ignore_and_spike_interval"):
-        if np.any(p[name] <= 0):
-            raise ValueError(f"rec_params: {name} > 0 required")
+    _require_positive(p, "rec_params", ("surrogate_gradient_height", "surrogate_gradient_width",
+                                        "flush_event_send_interval", "ignore_and_spike_offset",
+                                        "ignore_and_spike_interval"))
     if np.any(p["V_th_rel"] < p["V_min_rel"]):
         raise ValueError("rec_params: V_th >= V_min required")
 
@@ -237,8 +297,7 @@ def _rec_parameters(rec_models, rec_params, n_rec, dt):
         raise ValueError("rec_params: V_min <= V_reset < V_th required")
 
     # propagators (pre_run_hook), computed with the C library exp like NEST
-    p["P_v_m"] = _vexp(-dt / p["tau_m"])
-    p["P_i_in"] = p["tau_m"] / p["C_m"] * (1.0 - p["P_v_m"])
+    p["P_v_m"], p["P_i_in"] = _membrane_propagators(p, dt)
     p["P_adapt"] = _vexp(-dt / p["adapt_tau"])
     p["R"] = _steps(p["t_ref"], dt).astype(np.int64)
     p["cutoff_steps"] = _steps(p["eprop_isi_trace_cutoff"], dt)
@@ -251,29 +310,26 @@ def _rec_parameters(rec_models, rec_params, n_rec, dt):
 
 def _out_parameters(out_params, n_out, dt):
     out_params = dict(out_params or {})
-    known = set(_OUT_DEFAULTS) | set(_OUT_VOLTAGES_REL)
-    unknown = set(out_params) - known
-    if unknown:
-        raise ValueError(f"out_params: unknown parameter(s) {sorted(unknown)}")
-    p = {name: _broadcast(out_params.get(name, d), n_out, name) for name, d in _OUT_DEFAULTS.items()}
-    delta_el = p["E_L"] - _OUT_E_L_DEFAULT
-    for name, rel_default in _OUT_VOLTAGES_REL.items():
-        if name in out_params:
-            p[name + "_rel"] = _broadcast(out_params[name], n_out, name) - p["E_L"]
-        else:
-            p[name + "_rel"] = rel_default - delta_el
-    for name in ("C_m", "tau_m"):
-        if np.any(p[name] <= 0):
-            raise ValueError(f"out_params: {name} > 0 required")
-    if np.any(p["eprop_isi_trace_cutoff"] < 0):
-        raise ValueError("out_params: eprop_isi_trace_cutoff >= 0 required")
-    p["P_v_m"] = _vexp(-dt / p["tau_m"])
-    p["P_i_in"] = p["tau_m"] / p["C_m"] * (1.0 - p["P_v_m"])
+    _check_known(out_params, "out_params", _OUT_DEFAULTS, _OUT_VOLTAGES_REL)
+    p = _per_neuron(_OUT_DEFAULTS, out_params, n_out, _broadcast)
+    _relative_voltages(p, out_params, _OUT_VOLTAGES_REL, _OUT_E_L_DEFAULT, n_out, _broadcast)
+    _require_positive(p, "out_params", ("C_m", "tau_m"))
+    _require_nonnegative(p, "out_params", ("eprop_isi_trace_cutoff",))
+    p["P_v_m"], p["P_i_in"] = _membrane_propagators(p, dt)
     p["cutoff_steps"] = _steps(p["eprop_isi_trace_cutoff"], dt)
     return p
 
 
 def _optimizer_parameters(optimizer):
+    """The optimizer dict of run_eprop_plus (optimize_each_step as bool)."""
+    o = _validated_optimizer(optimizer)
+    o["optimize_each_step"] = bool(o["optimize_each_step"])
+    return o
+
+
+def _validated_optimizer(optimizer, float_bounds=False):
+    """The NEST optimizer dict completed with the SPEC 3.4 defaults and checked (float_bounds: Wmin and Wmax
+    converted to float before the check)."""
     optimizer = dict(optimizer or {})
     unknown = set(optimizer) - set(_OPT_DEFAULTS)
     if unknown:
@@ -288,6 +344,8 @@ def _optimizer_parameters(optimizer):
     o["eta"] = float(o["eta"])
     if o["eta"] < 0:
         raise ValueError("optimizer: eta >= 0 required")
+    if float_bounds:
+        o["Wmin"], o["Wmax"] = float(o["Wmin"]), float(o["Wmax"])
     if o["Wmin"] > o["Wmax"]:
         raise ValueError("optimizer: Wmin <= Wmax required")
     if not (0.0 <= o["beta_1"] < 1.0) or not (0.0 <= o["beta_2"] < 1.0):
@@ -301,7 +359,6 @@ def _optimizer_parameters(optimizer):
     else:
         o["eta_change_count"] = 0
         o["eta_first_change"] = _OPT_DEFAULTS["eta"]
-    o["optimize_each_step"] = bool(o["optimize_each_step"])
     return o
 
 
@@ -330,6 +387,140 @@ def _amplitude_per_iteration(times, values, n_steps, dt):
             current = switch[t]
         out[t] = current if t >= 1 else 0.0
     return out
+
+
+def _targets_per_iteration(target_times, target_values, n_steps, n_out, dt):
+    """(n_steps, n_out): the target value readout k uses in each iteration."""
+    ystar_it = np.zeros((n_steps, n_out))
+    for k in range(n_out):
+        ystar_it[:, k] = _amplitude_per_iteration(target_times[k], target_values[k], n_steps, dt)
+    return ystar_it
+
+
+# --------------------------------------------------------------------------------------------------------
+# network layout, inputs and recording
+# --------------------------------------------------------------------------------------------------------
+
+
+def _input_weights(W_in, W_rec):
+    """(W_in, W_rec, n_rec, n_in) as float64 arrays, checked."""
+    W_in = np.asarray(W_in, dtype=np.float64)
+    W_rec = np.asarray(W_rec, dtype=np.float64)
+    n_rec, n_in = W_in.shape
+    if W_rec.shape != (n_rec, n_rec):
+        raise ValueError(f"W_rec: expected shape ({n_rec}, {n_rec}), got {W_rec.shape}")
+    return W_in, W_rec, n_rec, n_in
+
+
+def _n_out(W_out, n_rec):
+    """The number of readouts of a checked (n_out, n_rec) W_out."""
+    n_out = W_out.shape[0]
+    if W_out.shape != (n_out, n_rec):
+        raise ValueError(f"W_out: expected shape (n_out, {n_rec}), got {W_out.shape}")
+    return n_out
+
+
+def _input_and_target_lists(input_spike_times, target_times, target_values, n_in, n_out):
+    """Check the numbers of input and target arrays; the target lists (None -> [])."""
+    if len(input_spike_times) != n_in:
+        raise ValueError(f"input_spike_times: expected {n_in} arrays, got {len(input_spike_times)}")
+    target_times = list(target_times) if target_times is not None else []
+    target_values = list(target_values) if target_values is not None else []
+    if len(target_times) != n_out or len(target_values) != n_out:
+        raise ValueError(f"target_times/target_values: expected {n_out} arrays each")
+    return target_times, target_values
+
+
+def _node_ids(n_in, n_rec, n_out):
+    """NEST node ids of the canonical creation order: spike_generators 1..n_in, parrots, recurrent, readouts."""
+    par_ids = np.arange(n_in + 1, 2 * n_in + 1)
+    rec_ids = np.arange(2 * n_in + 1, 2 * n_in + n_rec + 1)
+    out_ids = np.arange(2 * n_in + n_rec + 1, 2 * n_in + n_rec + n_out + 1)
+    return par_ids, rec_ids, out_ids
+
+
+def _input_emissions(input_spike_times, extra_rec_spike_times, n_steps, n_in, dt):
+    """(par_emit, extra_at): events parrot i emits in iteration u (stamp u+1), one per generator spike with
+    stamp u, including the spikes of the extra generator, which also reaches every recurrent neuron
+    (extra_at[u]: number of extra-generator spikes received in iteration u)."""
+    par_emit = np.zeros((n_steps + 1, n_in), dtype=np.int64)
+    for i, times in enumerate(input_spike_times):
+        for tm in np.asarray(times, dtype=np.float64).ravel():
+            s = int(round(tm / dt))
+            if 1 <= s <= n_steps:
+                par_emit[s, i] += 1
+    extra_at = np.zeros(n_steps + 1, dtype=np.int64)
+    if extra_rec_spike_times is not None:
+        for tm in np.asarray(extra_rec_spike_times, dtype=np.float64).ravel():
+            s = int(round(tm / dt))
+            if 1 <= s <= n_steps:
+                extra_at[s] += 1
+    par_emit += extra_at[:, None]
+    return par_emit, extra_at
+
+
+class _WeightEvents:
+    """The 'weight_events' record: one row per transmission through an e-prop synapse."""
+
+    def __init__(self):
+        self.stamp, self.sender, self.target, self.weight = [], [], [], []
+
+    def add(self, stamp, sender, targets, weights):
+        self.stamp.append(np.full(targets.size, stamp, dtype=np.int64))
+        self.sender.append(np.full(targets.size, sender, dtype=np.int64))
+        self.target.append(targets)
+        self.weight.append(weights)
+
+    def arrays(self):
+        if self.stamp:
+            return {"stamp": np.concatenate(self.stamp), "sender": np.concatenate(self.sender),
+                    "target": np.concatenate(self.target), "weight": np.concatenate(self.weight)}
+        return {"stamp": np.zeros(0, np.int64), "sender": np.zeros(0, np.int64), "target": np.zeros(0, np.int64),
+                "weight": np.zeros(0)}
+
+
+def _initial_rec_state(rp, n_rec):
+    """(v, r, i_in, z, a, A) of the recurrent neurons before iteration 0: membrane voltage (relative to E_L) and
+    adaptation as set, refractory counter, input current and spike zero, threshold V_th + adapt_beta * a."""
+    a = rp["adaptation"].copy()
+    return (rp["V_m_rel"].copy(), np.zeros(n_rec, dtype=np.int64), np.zeros(n_rec), np.zeros(n_rec), a,
+            rp["V_th_rel"] + rp["adapt_beta"] * a)
+
+
+class _Recorder:
+    """The per-iteration recordables of the recurrent neurons and the readouts (rows = iterations)."""
+
+    def __init__(self, n_steps, n_rec, n_out):
+        self.V_m = np.zeros((n_steps, n_rec))
+        self.surrogate_gradient = np.zeros((n_steps, n_rec))
+        self.learning_signal = np.zeros((n_steps, n_rec))
+        self.spikes = np.zeros((n_steps, n_rec), dtype=np.int64)
+        self.adaptation = np.full((n_steps, n_rec), np.nan)
+        self.V_th_adapt = np.full((n_steps, n_rec), np.nan)
+        self.V_m_out = np.zeros((n_steps, n_out))
+        self.readout_signal = np.zeros((n_steps, n_out))
+        self.target_signal = np.zeros((n_steps, n_out))
+        self.error_signal = np.zeros((n_steps, n_out))
+
+    def rec(self, t, v, E_L, psi, L, spk, is_adapt, a, A):
+        """Row t of the recurrent recordables (v, A relative to E_L; NaN adaptation for non-adaptive ones)."""
+        self.V_m[t] = v + E_L
+        self.surrogate_gradient[t] = psi
+        self.learning_signal[t] = L
+        self.spikes[t] = spk
+        self.adaptation[t] = np.where(is_adapt, a, np.nan)
+        self.V_th_adapt[t] = np.where(is_adapt, A + E_L, np.nan)
+
+    def rec_results(self):
+        return {"V_m": self.V_m, "surrogate_gradient": self.surrogate_gradient,
+                "learning_signal": self.learning_signal, "spikes": self.spikes, "adaptation": self.adaptation,
+                "V_th_adapt": self.V_th_adapt}
+
+    def out(self, t, v, E_L, y, ys, err):
+        self.V_m_out[t] = v + E_L
+        self.readout_signal[t] = y
+        self.target_signal[t] = ys
+        self.error_signal[t] = err
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -371,15 +562,7 @@ class _Projection:
         self.e_bar_reg = np.zeros(n)
         self.epsilon = np.zeros(n)
         self.G = np.zeros(n)  # per-spike mode gradient accumulator
-        # optimizer state
-        self.cum = np.zeros(n)
-        self.opt_step = np.ones(n, dtype=np.int64)
-        self.eta_cur = np.full(n, 1e-4)
-        self.n_opt = np.zeros(n, dtype=np.int64)
-        self.m = np.zeros(n)
-        self.v = np.zeros(n)
-        self.b1p = np.ones(n)
-        self.b2p = np.ones(n)
+        self.opt = _OptState(n)
         self.targets_of = [np.flatnonzero(exists[:, i]) for i in range(self.n_pre)]
         self.pre_node_ids = np.asarray(pre_node_ids, dtype=np.int64)
         self.post_node_ids = np.asarray(post_node_ids, dtype=np.int64)
@@ -390,57 +573,83 @@ class _Projection:
 
 def _optimize(P, sel, idx, g, o):
     """OPT(idx, g, W) of SPEC 3.4 for the synapses with flat indices ``sel`` (unique), all with the same idx."""
-    if sel.size == 0:
-        return
-    if o["eta_change_count"] != 0:
-        first = P.n_opt[sel] == 0
-        if first.any():
-            P.eta_cur[sel[first]] = o["eta_first_change"]
-    cum = P.cum[sel] + g
-    bs = o["batch_size"]
-    cur = 1 + idx // bs
-    do = P.opt_step[sel] < cur
-    if not do.any():
-        P.cum[sel] = cum
-        return
-    s = sel[do]
-    c = cum[do] / bs
-    w = P.W[s]
-    eta_c = P.eta_cur[s]
-    if o["type"] == "gradient_descent":
-        w = w - eta_c * c
-    else:
-        b1, b2, eps = o["beta_1"], o["beta_2"], o["epsilon"]
-        npass = cur - P.opt_step[s]
-        m, v, b1p, b2p = P.m[s], P.v[s], P.b1p[s], P.b2p[s]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # first pending pass: the real gradient
-            b1p = b1p * b1
-            b2p = b2p * b2
-            a = eta_c * np.sqrt(1.0 - b2p) / (1.0 - b1p)
-            m = b1 * m + (1.0 - b1) * c
-            v = b2 * v + (1.0 - b2) * c * c
-            w = w - a * m / (np.sqrt(v) + eps)
-            # catch-up passes with zero gradient (momentum continues, bias correction advances)
-            k = npass - 1
-            live = np.flatnonzero(k > 0)
-            zero = 0.0
-            while live.size:
-                b1p[live] = b1p[live] * b1
-                b2p[live] = b2p[live] * b2
-                a = eta_c[live] * np.sqrt(1.0 - b2p[live]) / (1.0 - b1p[live])
-                m[live] = b1 * m[live] + (1.0 - b1) * zero
-                v[live] = b2 * v[live] + (1.0 - b2) * zero * zero
-                w[live] = w[live] - a * m[live] / (np.sqrt(v[live]) + eps)
-                k[live] -= 1
-                live = live[k[live] > 0]
-        P.m[s], P.v[s], P.b1p[s], P.b2p[s] = m, v, b1p, b2p
-    P.W[s] = _clip_cpp(w, o["Wmin"], o["Wmax"])
-    cum[do] = 0.0
-    P.cum[sel] = cum
-    P.eta_cur[s] = o["eta"]
-    P.n_opt[s] += 1
-    P.opt_step[s] = cur
+    P.opt.optimize(P.W, sel, idx, g, o)
+
+
+class _OptState:
+    """Optimizer state (SPEC 3.4) of an array of synapses, indexed like their weight array."""
+
+    def __init__(self, shape):
+        self.cum = np.zeros(shape)
+        self.step = np.ones(shape, dtype=np.int64)
+        self.eta_cur = np.full(shape, _OPT_DEFAULTS["eta"])
+        self.n_opt = np.zeros(shape, dtype=np.int64)
+        self.m = np.zeros(shape)
+        self.v = np.zeros(shape)
+        self.b1p = np.ones(shape)
+        self.b2p = np.ones(shape)
+
+    def optimize(self, W, sel, idx, g, o):
+        """W[sel] = OPT(idx, g, W[sel]) for distinct synapses, all with the same idx.
+
+        sel: a 1-D array of flat indices, or a pair (rows, col) of a row-index array and one column.
+        """
+        rows = sel[0] if isinstance(sel, tuple) else sel
+        if rows.size == 0:
+            return
+
+        def part(mask):
+            return (rows[mask], sel[1]) if isinstance(sel, tuple) else rows[mask]
+
+        if o["eta_change_count"] != 0:
+            first = self.n_opt[sel] == 0
+            if first.any():
+                self.eta_cur[part(first)] = o["eta_first_change"]
+        cum = self.cum[sel] + g
+        bs = o["batch_size"]
+        cur = 1 + idx // bs
+        do = self.step[sel] < cur
+        if not do.any():
+            self.cum[sel] = cum
+            return
+        s = part(do)
+        c = cum[do] / bs
+        w = W[s]
+        eta_c = self.eta_cur[s]
+        if o["type"] == "gradient_descent":
+            w = w - eta_c * c
+        else:
+            b1, b2, eps = o["beta_1"], o["beta_2"], o["epsilon"]
+            npass = cur - self.step[s]
+            m, v, b1p, b2p = self.m[s], self.v[s], self.b1p[s], self.b2p[s]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # first pending pass: the real gradient
+                b1p = b1p * b1
+                b2p = b2p * b2
+                a = eta_c * np.sqrt(1.0 - b2p) / (1.0 - b1p)
+                m = b1 * m + (1.0 - b1) * c
+                v = b2 * v + (1.0 - b2) * c * c
+                w = w - a * m / (np.sqrt(v) + eps)
+                # catch-up passes with zero gradient (momentum continues, bias correction advances)
+                k = npass - 1
+                live = np.flatnonzero(k > 0)
+                zero = 0.0
+                while live.size:
+                    b1p[live] = b1p[live] * b1
+                    b2p[live] = b2p[live] * b2
+                    a = eta_c[live] * np.sqrt(1.0 - b2p[live]) / (1.0 - b1p[live])
+                    m[live] = b1 * m[live] + (1.0 - b1) * zero
+                    v[live] = b2 * v[live] + (1.0 - b2) * zero * zero
+                    w[live] = w[live] - a * m[live] / (np.sqrt(v[live]) + eps)
+                    k[live] -= 1
+                    live = live[k[live] > 0]
+            self.m[s], self.v[s], self.b1p[s], self.b2p[s] = m, v, b1p, b2p
+        W[s] = _clip_cpp(w, o["Wmin"], o["Wmax"])
+        cum[do] = 0.0
+        self.cum[sel] = cum
+        self.eta_cur[s] = o["eta"]
+        self.n_opt[s] += 1
+        self.step[s] = cur
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -580,53 +789,24 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
     """
     n_steps = int(n_steps)
     dt = float(dt)
-    W_in = np.asarray(W_in, dtype=np.float64)
-    W_rec = np.asarray(W_rec, dtype=np.float64)
-    n_rec, n_in = W_in.shape
-    if W_rec.shape != (n_rec, n_rec):
-        raise ValueError(f"W_rec: expected shape ({n_rec}, {n_rec}), got {W_rec.shape}")
+    W_in, W_rec, n_rec, n_in = _input_weights(W_in, W_rec)
     W_out = np.asarray(W_out, dtype=np.float64)
     if W_out.size == 0:
         W_out = W_out.reshape(-1, n_rec) if W_out.ndim == 2 else np.zeros((0, n_rec))
-    n_out = W_out.shape[0]
-    if W_out.shape != (n_out, n_rec):
-        raise ValueError(f"W_out: expected shape (n_out, {n_rec}), got {W_out.shape}")
+    n_out = _n_out(W_out, n_rec)
     B = np.asarray(B, dtype=np.float64).reshape(n_rec, n_out)
-    if len(input_spike_times) != n_in:
-        raise ValueError(f"input_spike_times: expected {n_in} arrays, got {len(input_spike_times)}")
-    target_times = list(target_times) if target_times is not None else []
-    target_values = list(target_values) if target_values is not None else []
-    if len(target_times) != n_out or len(target_values) != n_out:
-        raise ValueError(f"target_times/target_values: expected {n_out} arrays each")
+    target_times, target_values = _input_and_target_lists(input_spike_times, target_times, target_values, n_in,
+                                                          n_out)
 
     rp = _rec_parameters(rec_models, rec_params, n_rec, dt)
     op = _out_parameters(out_params, n_out, dt)
     o = _optimizer_parameters(optimizer)
 
-    # node ids of the canonical creation order
-    # node ids: spike_generators 1..n_in, parrots, recurrent, readouts
-    par_ids = np.arange(n_in + 1, 2 * n_in + 1)
-    rec_ids = np.arange(2 * n_in + 1, 2 * n_in + n_rec + 1)
-    out_ids = np.arange(2 * n_in + n_rec + 1, 2 * n_in + n_rec + n_out + 1)
+    par_ids, rec_ids, out_ids = _node_ids(n_in, n_rec, n_out)
 
     # ---- inputs: parrot i emits in iteration u (stamp u+1) one event per generator spike with stamp u ----
-    par_emit = np.zeros((n_steps + 1, n_in), dtype=np.int64)
-    for i, times in enumerate(input_spike_times):
-        for tm in np.asarray(times, dtype=np.float64).ravel():
-            s = int(round(tm / dt))
-            if 1 <= s <= n_steps:
-                par_emit[s, i] += 1
-    extra_at = np.zeros(n_steps + 1, dtype=np.int64)  # number of extra-generator spikes received in iteration u
-    if extra_rec_spike_times is not None:
-        for tm in np.asarray(extra_rec_spike_times, dtype=np.float64).ravel():
-            s = int(round(tm / dt))
-            if 1 <= s <= n_steps:
-                extra_at[s] += 1
-    par_emit += extra_at[:, None]
-
-    ystar_it = np.zeros((n_steps, n_out))
-    for k in range(n_out):
-        ystar_it[:, k] = _amplitude_per_iteration(target_times[k], target_values[k], n_steps, dt)
+    par_emit, extra_at = _input_emissions(input_spike_times, extra_rec_spike_times, n_steps, n_in, dt)
+    ystar_it = _targets_per_iteration(target_times, target_values, n_steps, n_out, dt)
     lw_it = _amplitude_per_iteration(lw_times if lw_times is not None else [],
                                      lw_values if lw_values is not None else [], n_steps, dt)
 
@@ -651,12 +831,7 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
     V_reset = rp["V_reset_rel"]
     is_delta, is_adapt = rp["is_delta"], rp["is_adapt"]
     beta_a = rp["adapt_beta"]
-    v = rp["V_m_rel"].copy()
-    r = np.zeros(n_rec, dtype=np.int64)
-    i_in = np.zeros(n_rec)
-    z = np.zeros(n_rec)
-    a = rp["adaptation"].copy()
-    A = V_th + beta_a * a
+    v, r, i_in, z, a, A = _initial_rec_state(rp, n_rec)
     refr_buf = np.zeros(n_rec)
     f_av = np.zeros(n_rec)
     ias = rp["ignore_and_spike"]
@@ -673,19 +848,9 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
     L_hist = np.zeros((n_steps, n_rec))
     err_hist = np.zeros((n_steps, n_out))
 
-    rec_V = np.zeros((n_steps, n_rec))
-    rec_psi = np.zeros((n_steps, n_rec))
-    rec_L = np.zeros((n_steps, n_rec))
-    rec_spk = np.zeros((n_steps, n_rec), dtype=np.int64)
-    rec_a = np.full((n_steps, n_rec), np.nan)
-    rec_A = np.full((n_steps, n_rec), np.nan)
-    out_V = np.zeros((n_steps, n_out))
-    out_y = np.zeros((n_steps, n_out))
-    out_ys = np.zeros((n_steps, n_out))
-    out_err = np.zeros((n_steps, n_out))
+    rec = _Recorder(n_steps, n_rec, n_out)
     hist_dur = np.zeros((n_steps, n_rec)) if literal_history else None
-
-    ev_stamp, ev_sender, ev_target, ev_weight = [], [], [], []
+    events = _WeightEvents()
 
     spiked_prev = np.zeros(n_rec, dtype=bool)  # emitted in the previous iteration (stamp T)
     flushed_prev = np.zeros(n_rec, dtype=bool)
@@ -736,10 +901,7 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
         w = P.W[flat]
         P.W_last[flat] = w
         inp[rows] += w
-        ev_stamp.append(np.full(rows.size, T, dtype=np.int64))
-        ev_sender.append(np.full(rows.size, P.pre_node_ids[i], dtype=np.int64))
-        ev_target.append(P.post_node_ids[rows])
-        ev_weight.append(w.copy())
+        events.add(T, P.pre_node_ids[i], P.post_node_ids[rows], w.copy())
 
     for T in range(n_steps):
         t_e = T - 2  # entry completed at the start of this step
@@ -818,13 +980,13 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
         # eprop_iaf / eprop_iaf_adapt
         r_nd = np.where(nd & (r > 0), r - 1, r)
         v_nd = (rp["P_i_in"] * i_in + inp_rec) + rp["P_v_m"] * v  # NEST order: P_i_in*i_in + z_in + P_v_m*v
-        v_nd = np.where(v_nd < V_min, V_min, v_nd)
+        v_nd = _max_cpp(v_nd, V_min)
         # eprop_iaf_psc_delta(_adapt)
         nonref = r == 0
         v_d = (rp["P_i_in"] * (i_in + rp["I_e"]) + rp["P_v_m"] * v) + inp_rec
         use_b = nonref & rp["refractory_input"] & (refr_buf != 0.0)
         v_d = np.where(use_b, v_d + refr_buf, v_d)
-        v_d = np.where(v_d < V_min, V_min, v_d)
+        v_d = _max_cpp(v_d, V_min)
         ref_d = is_delta & ~nonref
         new_refr_buf = refr_buf.copy()
         acc = ref_d & rp["refractory_input"]
@@ -882,17 +1044,12 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
 
         i_in = np.where(is_delta, 0.0, 0.0 + rp["I_e"])  # I_stim = 0; psc_delta adds I_e when used
 
-        rec_V[T] = v + E_L
-        rec_psi[T] = psi
-        rec_L[T] = Lrec
-        rec_spk[T] = spk
-        rec_a[T] = np.where(is_adapt, a, np.nan)
-        rec_A[T] = np.where(is_adapt, A + E_L, np.nan)
+        rec.rec(T, v, E_L, psi, Lrec, spk, is_adapt, a, A)
 
         # (d') readouts, iteration T
         if n_out:
             vo = (op["P_i_in"] * i_out + inp_out) + op["P_v_m"] * v_out
-            v_out = np.where(vo < op["V_min_rel"], op["V_min_rel"], vo)
+            v_out = _max_cpp(vo, op["V_min_rel"])
             y = v_out + op["E_L"]
             ys = ystar_it[T]
             err = y - ys
@@ -902,34 +1059,19 @@ def _run(*, n_steps, dt=1.0, rec_models, rec_params, out_params, W_in, W_rec, W_
             err = err * lw
             err_hist[T] = err
             i_out = 0.0 + op["I_e"]
-            out_V[T] = v_out + op["E_L"]
-            out_y[T] = y
-            out_ys[T] = ys
-            out_err[T] = err
+            rec.out(T, v_out, op["E_L"], y, ys, err)
             err_prev = err
 
         spiked_prev = spk
         flushed_prev = flush
 
-    if ev_stamp:
-        we = {"stamp": np.concatenate(ev_stamp), "sender": np.concatenate(ev_sender),
-              "target": np.concatenate(ev_target), "weight": np.concatenate(ev_weight)}
-    else:
-        we = {"stamp": np.zeros(0, np.int64), "sender": np.zeros(0, np.int64), "target": np.zeros(0, np.int64),
-              "weight": np.zeros(0)}
-
     res = {
-        "V_m": rec_V,
-        "surrogate_gradient": rec_psi,
-        "learning_signal": rec_L,
-        "spikes": rec_spk,
-        "adaptation": rec_a,
-        "V_th_adapt": rec_A,
-        "V_m_out": out_V,
-        "readout_signal": out_y,
-        "target_signal": out_ys,
-        "error_signal": out_err,
-        "weight_events": we,
+        **rec.rec_results(),
+        "V_m_out": rec.V_m_out,
+        "readout_signal": rec.readout_signal,
+        "target_signal": rec.target_signal,
+        "error_signal": rec.error_signal,
+        "weight_events": events.arrays(),
         "W_in": P_in.weights_out(),
         "W_rec": P_rec.weights_out(),
         "W_out": P_out.weights_out(),

@@ -5,8 +5,10 @@ implemented in NEST 3.10 (SPEC sections 0, 4.3, 5, 6.2, 9): ``eprop_iaf_bsshslm_
 ``eprop_iaf_adapt_bsshslm_2020``, ``eprop_readout_bsshslm_2020`` (``mean_squared_error`` and
 ``cross_entropy``), ``eprop_synapse_bsshslm_2020``, ``eprop_learning_signal_connection_bsshslm_2020`` and the
 kernel settings ``eprop_update_interval`` (T), ``eprop_learning_window`` (LW),
-``eprop_reset_neurons_on_update``.  It shares no code with the rest of the package (not even with
-``reference.py``).
+``eprop_reset_neurons_on_update``.  It shares no code with the rest of the package except the generic helpers
+of the e-prop+ oracle ``reference.py`` (parameter handling, C-library ``exp``/``pow``, surrogate gradients,
+step_rate_generator amplitudes, the vectorised optimizer, inputs and recording), which it loads from the file
+next to it when it is itself loaded outside the package.
 
 Network layout (as ``run_eprop_plus``): node ids 1..n_in spike_generators -> (static, delay 1) parrots
 n_in+1..2n_in -> recurrent neurons 2n_in+1..2n_in+n_rec (``eprop_synapse_bsshslm_2020``, dense ``W_in`` /
@@ -63,6 +65,56 @@ import math
 
 import numpy as np
 
+
+def _load_reference():
+    """The e-prop+ oracle ``reference.py`` next to this file (imported from the package when this module is part
+    of it; else loaded from its file, as the tests load this one, independently of the compiled core)."""
+    if __package__:
+        from . import reference
+
+        return reference
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "_eprop_dist_reference_for_bsshslm"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("reference.py"))
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+_ref = _load_reference()
+SURROGATE_GRADIENT_FUNCTIONS = _ref.SURROGATE_GRADIENT_FUNCTIONS
+_broadcast_array = _ref._broadcast_array
+_check_known = _ref._check_known
+_DBL_MAX = _ref._DBL_MAX
+_initial_rec_state = _ref._initial_rec_state
+_input_and_target_lists = _ref._input_and_target_lists
+_input_emissions = _ref._input_emissions
+_input_weights = _ref._input_weights
+_max_cpp = _ref._max_cpp
+_membrane_propagators = _ref._membrane_propagators
+_model_list = _ref._model_list
+_n_out = _ref._n_out
+_node_ids = _ref._node_ids
+_OPT_DEFAULTS = _ref._OPT_DEFAULTS
+_OptState = _ref._OptState
+_per_neuron = _ref._per_neuron
+_Recorder = _ref._Recorder
+_relative_voltages = _ref._relative_voltages
+_require_nonnegative = _ref._require_nonnegative
+_require_positive = _ref._require_positive
+_sg_codes = _ref._sg_codes
+_surrogate = _ref._surrogate
+_targets_per_iteration = _ref._targets_per_iteration
+_validated_optimizer = _ref._validated_optimizer
+_value_list = _ref._value_list
+_vexp = _ref._vexp
+_WeightEvents = _ref._WeightEvents
+
 __all__ = [
     "run_bsshslm",
     "eprop_history_duration_bsshslm",
@@ -74,10 +126,7 @@ __all__ = [
 
 REC_MODELS_BSSHSLM = ("eprop_iaf_bsshslm_2020", "eprop_iaf_adapt_bsshslm_2020")
 READOUT_MODEL_BSSHSLM = "eprop_readout_bsshslm_2020"
-SURROGATE_GRADIENT_FUNCTIONS = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
 LOSSES = ("mean_squared_error", "cross_entropy")
-
-_DBL_MAX = np.finfo(np.float64).max
 
 # hard-coded NEST constants (SPEC 4.1)
 _SHIFT_REC = 2  # offset_gen + delay_in_rec
@@ -117,20 +166,8 @@ _OUT_DEFAULTS = {
 _OUT_VOLTAGES_REL = {"V_min": -_DBL_MAX, "V_m": 0.0}
 _OUT_E_L_DEFAULT = 0.0
 
-_OPT_DEFAULTS = {
-    "type": "gradient_descent",
-    "batch_size": 1,
-    "eta": 1e-4,
-    "optimize_each_step": True,  # accepted, ignored by the bsshslm synapse
-    "Wmin": -100.0,
-    "Wmax": 100.0,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-7,
-}
+# optimizer defaults: those of reference.py (optimize_each_step accepted, ignored by the bsshslm synapse)
 _TAU_M_READOUT_DEFAULT = 10.0  # NEST's default of the synapse parameter
-
-_SG_CODE = {name: i for i, name in enumerate(SURROGATE_GRADIENT_FUNCTIONS)}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -140,18 +177,6 @@ _SG_CODE = {name: i for i, name in enumerate(SURROGATE_GRADIENT_FUNCTIONS)}
 
 def _cexp(x):
     return math.exp(x)
-
-
-def _vexp(x):
-    x = np.asarray(x, dtype=np.float64)
-    return np.fromiter((math.exp(v) for v in x.ravel()), dtype=np.float64, count=x.size).reshape(x.shape)
-
-
-def _vpow(base, expo):
-    base, expo = np.broadcast_arrays(np.asarray(base, dtype=np.float64), np.asarray(expo, dtype=np.float64))
-    out = np.fromiter((math.pow(b, e) for b, e in zip(base.ravel(), expo.ravel())), dtype=np.float64,
-                      count=base.size)
-    return out.reshape(base.shape)
 
 
 def _cpp_rem(a, b):
@@ -180,28 +205,8 @@ def _broadcast(value, n, name, kind="float"):
     if kind == "str":
         if isinstance(value, str):
             return [value] * n
-        vals = list(value)
-        if len(vals) != n:
-            raise ValueError(f"parameter {name!r}: expected {n} values, got {len(vals)}")
-        return [str(v) for v in vals]
-    dtype = bool if kind == "bool" else np.float64
-    arr = np.asarray(value, dtype=dtype)
-    if arr.ndim == 0:
-        return np.full(n, arr, dtype=dtype)
-    if arr.shape != (n,):
-        raise ValueError(f"parameter {name!r}: expected a scalar or shape ({n},), got shape {arr.shape}")
-    return arr.copy()
-
-
-def _max_cpp(v, vmin):
-    """std::max(v, V_min) = (v < V_min) ? V_min : v."""
-    return np.where(v < vmin, vmin, v)
-
-
-def _clip_cpp(w, wmin, wmax):
-    """std::max(Wmin, std::min(w, Wmax))."""
-    w = np.where(wmax < w, wmax, w)
-    return np.where(wmin < w, w, wmin)
+        return [str(v) for v in _value_list(value, n, name)]
+    return _broadcast_array(value, n, name, bool if kind == "bool" else np.float64)
 
 
 def _clip_cpp_scalar(w, wmin, wmax):
@@ -215,55 +220,21 @@ def _clip_cpp_scalar(w, wmin, wmax):
 
 
 def _rec_parameters(rec_models, rec_params, n_rec, dt, T_steps, update_interval_ms):
-    if isinstance(rec_models, str):
-        models = [rec_models] * n_rec
-    else:
-        models = list(rec_models)
-        if len(models) != n_rec:
-            raise ValueError(f"rec_models: expected {n_rec} model names, got {len(models)}")
-    for m in models:
-        if m not in REC_MODELS_BSSHSLM:
-            raise ValueError(f"rec_models: unknown recurrent model {m!r}; allowed: {REC_MODELS_BSSHSLM}")
+    models = _model_list(rec_models, n_rec, REC_MODELS_BSSHSLM)
     rec_params = dict(rec_params or {})
     for bad in ("kappa", "kappa_reg", "eprop_isi_trace_cutoff", "V_reset", "refractory_input"):
         if bad in rec_params:
             raise ValueError(f"rec_params: {bad!r} is not a parameter of the bsshslm_2020 models (SPEC 5.2)")
-    known = set(_REC_DEFAULTS) | set(_REC_VOLTAGES_REL)
-    unknown = set(rec_params) - known
-    if unknown:
-        raise ValueError(f"rec_params: unknown parameter(s) {sorted(unknown)}")
+    _check_known(rec_params, "rec_params", _REC_DEFAULTS, _REC_VOLTAGES_REL)
 
-    p = {}
-    for name, default in _REC_DEFAULTS.items():
-        val = rec_params.get(name, default)
-        if name == "surrogate_gradient_function":
-            p[name] = _broadcast(val, n_rec, name, kind="str")
-        elif name == "regular_spike_arrival":
-            p[name] = _broadcast(val, n_rec, name, kind="bool")
-        else:
-            p[name] = _broadcast(val, n_rec, name)
-    delta_el = p["E_L"] - _REC_E_L_DEFAULT
-    for name, rel_default in _REC_VOLTAGES_REL.items():
-        if name in rec_params:
-            p[name + "_rel"] = _broadcast(rec_params[name], n_rec, name) - p["E_L"]
-        else:
-            p[name + "_rel"] = rel_default - delta_el
+    p = _per_neuron(_REC_DEFAULTS, rec_params, n_rec, _broadcast,
+                    {"surrogate_gradient_function": "str", "regular_spike_arrival": "bool"})
+    _relative_voltages(p, rec_params, _REC_VOLTAGES_REL, _REC_E_L_DEFAULT, n_rec, _broadcast)
+    p["sg_code"] = _sg_codes(p["surrogate_gradient_function"])
 
-    codes = []
-    for f in p["surrogate_gradient_function"]:
-        if f not in _SG_CODE:
-            raise ValueError(
-                f"rec_params: unknown surrogate_gradient_function {f!r}; allowed: {SURROGATE_GRADIENT_FUNCTIONS}")
-        codes.append(_SG_CODE[f])
-    p["sg_code"] = np.array(codes, dtype=np.int64)
-
-    for name in ("C_m", "tau_m", "adapt_tau", "surrogate_gradient_height", "surrogate_gradient_width",
-                 "flush_event_send_interval"):
-        if np.any(p[name] <= 0):
-            raise ValueError(f"rec_params: {name} > 0 required")
-    for name in ("t_ref", "c_reg", "f_target", "adapt_beta"):
-        if np.any(p[name] < 0):
-            raise ValueError(f"rec_params: {name} >= 0 required")
+    _require_positive(p, "rec_params", ("C_m", "tau_m", "adapt_tau", "surrogate_gradient_height",
+                                        "surrogate_gradient_width", "flush_event_send_interval"))
+    _require_nonnegative(p, "rec_params", ("t_ref", "c_reg", "f_target", "adapt_beta"))
     if np.any(p["V_th_rel"] < p["V_min_rel"]):
         raise ValueError("rec_params: V_th >= V_min required")
     if np.any(p["flush_event_send_interval"] < update_interval_ms):
@@ -271,8 +242,7 @@ def _rec_parameters(rec_models, rec_params, n_rec, dt, T_steps, update_interval_
 
     p["models"] = models
     p["is_adapt"] = np.array([m == "eprop_iaf_adapt_bsshslm_2020" for m in models], dtype=bool)
-    p["P_v_m"] = _vexp(-dt / p["tau_m"])
-    p["P_i_in"] = p["tau_m"] / p["C_m"] * (1.0 - p["P_v_m"])
+    p["P_v_m"], p["P_i_in"] = _membrane_propagators(p, dt)
     p["P_z_in"] = np.where(p["regular_spike_arrival"], 1.0, 1.0 - p["P_v_m"])
     p["P_adapt"] = _vexp(-dt / p["adapt_tau"])
     p["R"] = np.array([int(round(x / dt)) for x in p["t_ref"]], dtype=np.int64)
@@ -282,113 +252,17 @@ def _rec_parameters(rec_models, rec_params, n_rec, dt, T_steps, update_interval_
 
 def _out_parameters(out_params, n_out, dt):
     out_params = dict(out_params or {})
-    known = set(_OUT_DEFAULTS) | set(_OUT_VOLTAGES_REL)
-    unknown = set(out_params) - known
-    if unknown:
-        raise ValueError(f"out_params: unknown parameter(s) {sorted(unknown)}")
-    p = {}
-    for name, default in _OUT_DEFAULTS.items():
-        val = out_params.get(name, default)
-        if name == "loss":
-            p[name] = _broadcast(val, n_out, name, kind="str")
-        elif name == "regular_spike_arrival":
-            p[name] = _broadcast(val, n_out, name, kind="bool")
-        else:
-            p[name] = _broadcast(val, n_out, name)
+    _check_known(out_params, "out_params", _OUT_DEFAULTS, _OUT_VOLTAGES_REL)
+    p = _per_neuron(_OUT_DEFAULTS, out_params, n_out, _broadcast, {"loss": "str", "regular_spike_arrival": "bool"})
     for loss in p["loss"] + ([out_params["loss"]] if isinstance(out_params.get("loss"), str) else []):
         if loss not in LOSSES:
             raise ValueError(f"out_params: loss must be one of {LOSSES}, got {loss!r}")
-    delta_el = p["E_L"] - _OUT_E_L_DEFAULT
-    for name, rel_default in _OUT_VOLTAGES_REL.items():
-        if name in out_params:
-            p[name + "_rel"] = _broadcast(out_params[name], n_out, name) - p["E_L"]
-        else:
-            p[name + "_rel"] = rel_default - delta_el
-    for name in ("C_m", "tau_m"):
-        if np.any(p[name] <= 0):
-            raise ValueError(f"out_params: {name} > 0 required")
+    _relative_voltages(p, out_params, _OUT_VOLTAGES_REL, _OUT_E_L_DEFAULT, n_out, _broadcast)
+    _require_positive(p, "out_params", ("C_m", "tau_m"))
     p["is_ce"] = np.array([loss == "cross_entropy" for loss in p["loss"]], dtype=bool)
-    p["P_v_m"] = _vexp(-dt / p["tau_m"])
-    p["P_i_in"] = p["tau_m"] / p["C_m"] * (1.0 - p["P_v_m"])
+    p["P_v_m"], p["P_i_in"] = _membrane_propagators(p, dt)
     p["P_z_in"] = np.where(p["regular_spike_arrival"], 1.0, 1.0 - p["P_v_m"])
     return p
-
-
-def _optimizer_parameters(optimizer):
-    optimizer = dict(optimizer or {})
-    unknown = set(optimizer) - set(_OPT_DEFAULTS)
-    if unknown:
-        raise ValueError(f"optimizer: unknown key(s) {sorted(unknown)}")
-    o = dict(_OPT_DEFAULTS)
-    o.update(optimizer)
-    if o["type"] not in ("gradient_descent", "adam"):
-        raise ValueError(f"optimizer: type must be 'gradient_descent' or 'adam', got {o['type']!r}")
-    o["batch_size"] = int(o["batch_size"])
-    if o["batch_size"] <= 0:
-        raise ValueError("optimizer: batch_size > 0 required")
-    o["eta"] = float(o["eta"])
-    if o["eta"] < 0:
-        raise ValueError("optimizer: eta >= 0 required")
-    o["Wmin"], o["Wmax"] = float(o["Wmin"]), float(o["Wmax"])
-    if o["Wmin"] > o["Wmax"]:
-        raise ValueError("optimizer: Wmin <= Wmax required")
-    if not (0.0 <= o["beta_1"] < 1.0) or not (0.0 <= o["beta_2"] < 1.0):
-        raise ValueError("optimizer: beta_1, beta_2 in [0, 1) required")
-    if o["epsilon"] < 0:
-        raise ValueError("optimizer: epsilon >= 0 required")
-    # eta is set once (SetDefaults) before the run: a value different from the default 1e-4 is the first change
-    if o["eta"] != _OPT_DEFAULTS["eta"]:
-        o["eta_change_count"], o["eta_first_change"] = 1, o["eta"]
-    else:
-        o["eta_change_count"], o["eta_first_change"] = 0, _OPT_DEFAULTS["eta"]
-    return o
-
-
-def _amplitude_per_iteration(times, values, n_steps, dt):
-    """Value a readout uses in iteration t from a step_rate_generator created after it (SPEC 0.3).
-
-    The generator switches to value k in its iteration u with u+1 == time_k/dt and writes it into the readout
-    during its own update, after the readout's update; so the readout sees it in iteration u+1 = time_k/dt.
-    Initial value 0; amplitude steps <= 0 never switch; later entries with the same time win.
-    """
-    times = np.asarray(times, dtype=np.float64).ravel()
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if times.shape != values.shape:
-        raise ValueError("step_rate_generator: amplitude_times and amplitude_values differ in length")
-    switch = {}
-    for tm, val in zip(times, values):
-        s = int(round(tm / dt))
-        if s >= 1:
-            switch[s] = val
-    out = np.zeros(n_steps)
-    current = 0.0
-    for t in range(1, n_steps):
-        if t in switch:
-            current = switch[t]
-        out[t] = current
-    return out
-
-
-def _surrogate(code, r, x, height, width):
-    """SPEC 1.3 with x = v - v_th (v_th = V_th or the adaptive threshold); zero if r > 0."""
-    psi = np.zeros(x.shape)
-    for c in np.unique(code):
-        m = code == c
-        ax = np.abs(x[m])
-        w = width[m]
-        h = height[m]
-        if c == 0:  # piecewise_linear
-            val = h * np.maximum(0.0, 1.0 - ax / w)
-        elif c == 1:  # exponential
-            val = h * _vexp(-ax / w)
-        elif c == 2:  # fast_sigmoid_derivative
-            val = h * _vpow(1.0 + ax / w, -2.0)
-        else:  # arctan_derivative
-            y = x[m] / w
-            val = h / (1.0 + y * y)
-        psi[m] = val
-    psi[r > 0] = 0.0
-    return psi
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -464,70 +338,8 @@ class _HistoryBook:
 
 
 # --------------------------------------------------------------------------------------------------------
-# optimizer (SPEC 3.4), vectorised over the synapses of one presynaptic stream
+# literal scalar optimizer (SPEC 3.4); the vectorised one is reference.py's _OptState
 # --------------------------------------------------------------------------------------------------------
-
-
-class _OptState:
-    def __init__(self, shape):
-        self.cum = np.zeros(shape)
-        self.step = np.ones(shape, dtype=np.int64)
-        self.eta_cur = np.full(shape, _OPT_DEFAULTS["eta"])
-        self.n_opt = np.zeros(shape, dtype=np.int64)
-        self.m = np.zeros(shape)
-        self.v = np.zeros(shape)
-        self.b1p = np.ones(shape)
-        self.b2p = np.ones(shape)
-
-    def optimize(self, W, rows, col, idx, g, o):
-        """W[rows, col] = OPT(idx, g, W[rows, col]) for distinct rows (all with the same idx)."""
-        if rows.size == 0:
-            return
-        if o["eta_change_count"] != 0:
-            first = self.n_opt[rows, col] == 0
-            if first.any():
-                self.eta_cur[rows[first], col] = o["eta_first_change"]
-        cum = self.cum[rows, col] + g
-        bs = o["batch_size"]
-        cur = 1 + idx // bs
-        do = self.step[rows, col] < cur
-        if not do.any():
-            self.cum[rows, col] = cum
-            return
-        r = rows[do]
-        c = cum[do] / bs
-        w = W[r, col]
-        eta = self.eta_cur[r, col]
-        if o["type"] == "gradient_descent":
-            w = w - eta * c
-        else:
-            b1, b2, eps = o["beta_1"], o["beta_2"], o["epsilon"]
-            m, v = self.m[r, col], self.v[r, col]
-            b1p, b2p = self.b1p[r, col], self.b2p[r, col]
-            npass = cur - self.step[r, col]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                for k in range(int(npass.max())):
-                    live = npass > k
-                    gk = c if k == 0 else np.zeros_like(c)  # the real gradient only in the first pass
-                    nb1p = b1p * b1
-                    nb2p = b2p * b2
-                    a = eta * np.sqrt(1.0 - nb2p) / (1.0 - nb1p)
-                    nm = b1 * m + (1.0 - b1) * gk
-                    nv = b2 * v + (1.0 - b2) * gk * gk
-                    nw = w - a * nm / (np.sqrt(nv) + eps)
-                    b1p = np.where(live, nb1p, b1p)
-                    b2p = np.where(live, nb2p, b2p)
-                    m = np.where(live, nm, m)
-                    v = np.where(live, nv, v)
-                    w = np.where(live, nw, w)
-            self.m[r, col], self.v[r, col] = m, v
-            self.b1p[r, col], self.b2p[r, col] = b1p, b2p
-        W[r, col] = _clip_cpp(w, o["Wmin"], o["Wmax"])
-        cum[do] = 0.0
-        self.cum[rows, col] = cum
-        self.eta_cur[r, col] = o["eta"]
-        self.n_opt[r, col] += 1
-        self.step[r, col] = cur
 
 
 def _opt_scalar(s, idx, g, w, o):
@@ -577,6 +389,11 @@ class _Streams:
         self.t_next_upd = np.full(n_pre, T, dtype=np.int64)  # t_next_update (= T at creation)
         self.t_trig = np.zeros(n_pre, dtype=np.int64)  # t_previous_trigger_spike
 
+    def window_contains(self, e, shift):
+        """Per presynaptic neuron: does its current window [t_previous_trigger_spike, t_next_update + shift)
+        (one exists once it spiked) contain entry e?"""
+        return (self.t_trig > 0) & (self.t_trig <= e) & (e < self.t_next_upd + shift)
+
 
 class _EagerEngine:
     def __init__(self, net):
@@ -613,8 +430,7 @@ class _EagerEngine:
         e = T - 3
         if e < 0:
             return
-        s = self.sr
-        act = (s.t_trig > 0) & (s.t_trig <= e) & (e < s.t_next_upd + _SHIFT_REC)
+        act = self.sr.window_contains(e, _SHIFT_REC)
         if not act.any():
             return
         Le = self.net.L_hist[e][:, None]
@@ -641,34 +457,30 @@ class _EagerEngine:
             idx = _cpp_div(T - sh, net.T)
             k_old = int(s.t_prev_upd[col]) // net.T
             if cls == "rec":
-                net.book_r.move(rows, k_old, idx)
-                if s.sp_prev[col] > 0:
+                book, opt, W = net.book_r, self.opt_r, net.W_r
+                traces = (self.zbar_r, self.ebar_r, self.eps_r, self.sume_r, self.grad_r)
+            else:
+                book, opt, W = net.book_o, self.opt_o, net.W_o
+                traces = (self.zbar_o, self.grad_o)
+            book.move(rows, k_old, idx)
+            if s.sp_prev[col] > 0:
+                if cls == "rec":
                     g = self.grad_r[rows, col]
                     e = T - 2  # entry whose learning signal is not complete yet (only possible one)
                     if s.t_trig[col] <= e < s.t_next_upd[col] + sh:
                         g = g + net.L_hist[e, rows] * self.ring_r[e % 3, rows, col]
                     fr = net.fr_lookup(int(s.t_prev_upd[col]) + sh + net.T)[rows]
                     g = g + fr * self.sume_r[rows, col]
-                    if net.average_gradient:
-                        g = g / net.LW
                 else:
-                    g = np.zeros(rows.size)
-                net.log_gradient(cls, T, col, rows, idx, g)
-                self.opt_r.optimize(net.W_r, rows, col, idx, g, net.o)
-                for a in (self.zbar_r, self.ebar_r, self.eps_r, self.sume_r, self.grad_r):
-                    a[:, col] = 0.0
-            else:
-                net.book_o.move(rows, k_old, idx)
-                if s.sp_prev[col] > 0:
                     g = self.grad_o[rows, col]
-                    if net.average_gradient:
-                        g = g / net.LW
-                else:
-                    g = np.zeros(rows.size)
-                net.log_gradient(cls, T, col, rows, idx, g)
-                self.opt_o.optimize(net.W_o, rows, col, idx, g, net.o)
-                self.zbar_o[:, col] = 0.0
-                self.grad_o[:, col] = 0.0
+                if net.average_gradient:
+                    g = g / net.LW
+            else:
+                g = np.zeros(rows.size)
+            net.log_gradient(cls, T, col, rows, idx, g)
+            opt.optimize(W, (rows, col), idx, g, net.o)
+            for a in traces:
+                a[:, col] = 0.0
             t_cur = idx * net.T
             s.t_prev_upd[col] = t_cur
             s.t_next_upd[col] = t_cur + net.T
@@ -679,8 +491,7 @@ class _EagerEngine:
 
     # ---- (c) traces of recurrent entry T ----------------------------------------------------------------
     def after_rec_update(self, T, psi, z_pre):
-        s = self.sr
-        act = (s.t_trig > 0) & (s.t_trig <= T) & (T < s.t_next_upd + _SHIFT_REC)
+        act = self.sr.window_contains(T, _SHIFT_REC)
         if not act.any():
             return
         actm = act[None, :]
@@ -705,9 +516,7 @@ class _EagerEngine:
 
     # ---- (c') readout traces of key T-1 ------------------------------------------------------------------
     def after_out_update(self, T, err, z_pre):
-        e = T - 1
-        s = self.so
-        act = (s.t_trig > 0) & (s.t_trig <= e) & (e < s.t_next_upd + _SHIFT_OUT)
+        act = self.so.window_contains(T - 1, _SHIFT_OUT)
         if not act.any():
             return
         actm = act[None, :]
@@ -719,6 +528,24 @@ class _EagerEngine:
 # --------------------------------------------------------------------------------------------------------
 # engine 2: literal per-synapse NEST algorithm
 # --------------------------------------------------------------------------------------------------------
+
+
+def _window_entries(keys, s):
+    """(key, z) of the history entries compute_gradient reads for synapse state ``s``, in order; empties s's ISIs.
+
+    From the first existing key >= t_previous_trigger_spike on, each presynaptic ISI reads as many consecutive
+    existing entries as it is long, z = 1 at the first entry of each ISI (the spike) and 0 after.
+    """
+    pos = int(np.searchsorted(keys, s["t_trig"], side="left"))
+    for isi in s["isis"]:
+        z = 1.0
+        for _ in range(isi):
+            if pos >= keys.size:
+                raise RuntimeError("NEST assertion: e-prop history exhausted in compute_gradient")
+            yield int(keys[pos]), z
+            z = 0.0
+            pos += 1
+    s["isis"].clear()
 
 
 class _LiteralEngine:
@@ -743,33 +570,23 @@ class _LiteralEngine:
 
     def _grad_rec(self, j, s):
         net = self.net
-        keys = net.book_r.alive_keys(j)
-        pos = int(np.searchsorted(keys, s["t_trig"], side="left"))
         alpha, pz = float(net.rp["P_v_m"][j]), float(net.rp["P_z_in"][j])
         adapt = bool(net.rp["is_adapt"][j])
         beta, rho = float(net.rp["adapt_beta"][j]), float(net.rp["P_adapt"][j])
         kappa = net.kappa
         e_bar = eps = grad = sum_e = z_bar = 0.0
-        for isi in s["isis"]:
-            z = 1.0
-            for _ in range(isi):
-                if pos >= keys.size:
-                    raise RuntimeError("NEST assertion: e-prop history exhausted in compute_gradient")
-                key = int(keys[pos])
-                psi = float(net.psi_hist[key, j])
-                L = float(net.L_hist[key, j])
-                z_bar = alpha * z_bar + pz * z
-                if adapt:
-                    e = psi * (z_bar - beta * eps)
-                    eps = rho * eps + e
-                else:
-                    e = psi * z_bar
-                e_bar = kappa * e_bar + (1.0 - kappa) * e
-                grad += L * e_bar
-                sum_e += e
-                z = 0.0
-                pos += 1
-        s["isis"].clear()
+        for key, z in _window_entries(net.book_r.alive_keys(j), s):
+            psi = float(net.psi_hist[key, j])
+            L = float(net.L_hist[key, j])
+            z_bar = alpha * z_bar + pz * z
+            if adapt:
+                e = psi * (z_bar - beta * eps)
+                eps = rho * eps + e
+            else:
+                e = psi * z_bar
+            e_bar = kappa * e_bar + (1.0 - kappa) * e
+            grad += L * e_bar
+            sum_e += e
         fr = float(net.fr_lookup(s["t_prev_upd"] + _SHIFT_REC + net.T)[j])
         grad += fr * sum_e
         if net.average_gradient:
@@ -778,22 +595,12 @@ class _LiteralEngine:
 
     def _grad_out(self, k, s):
         net = self.net
-        keys = net.book_o.alive_keys(k)
-        pos = int(np.searchsorted(keys, s["t_trig"], side="left"))
         alpha, pz = float(net.op["P_v_m"][k]), float(net.op["P_z_in"][k])
         grad = z_bar = 0.0
-        for isi in s["isis"]:
-            z = 1.0
-            for _ in range(isi):
-                if pos >= keys.size:
-                    raise RuntimeError("NEST assertion: e-prop history exhausted in compute_gradient")
-                key = int(keys[pos])
-                L = float(net.err_hist[key + 1, k])
-                z_bar = alpha * z_bar + pz * z
-                grad += L * z_bar
-                z = 0.0
-                pos += 1
-        s["isis"].clear()
+        for key, z in _window_entries(net.book_o.alive_keys(k), s):
+            L = float(net.err_hist[key + 1, k])
+            z_bar = alpha * z_bar + pz * z
+            grad += L * z_bar
         if net.average_gradient:
             grad /= net.LW
         return grad
@@ -885,28 +692,18 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
         raise ValueError("engine must be 'eager' or 'literal'")
     n_steps = int(n_steps)
     dt = float(dt)
-    W_in = np.asarray(W_in, dtype=np.float64)
-    n_rec, n_in = W_in.shape
-    W_rec = np.asarray(W_rec, dtype=np.float64)
-    if W_rec.shape != (n_rec, n_rec):
-        raise ValueError(f"W_rec: expected shape ({n_rec}, {n_rec}), got {W_rec.shape}")
+    W_in, W_rec, n_rec, n_in = _input_weights(W_in, W_rec)
     W_out = np.asarray(W_out, dtype=np.float64)
     if W_out.size == 0:
         W_out = np.zeros((0, n_rec))
-    n_out = W_out.shape[0]
-    if W_out.shape != (n_out, n_rec):
-        raise ValueError(f"W_out: expected shape (n_out, {n_rec}), got {W_out.shape}")
+    n_out = _n_out(W_out, n_rec)
     B = np.asarray(B, dtype=np.float64)
     if B.size == 0:
         B = np.zeros((n_rec, n_out))
     if B.shape != (n_rec, n_out):
         raise ValueError(f"B: expected shape ({n_rec}, {n_out}), got {B.shape}")
-    if len(input_spike_times) != n_in:
-        raise ValueError(f"input_spike_times: expected {n_in} arrays, got {len(input_spike_times)}")
-    target_times = list(target_times) if target_times is not None else []
-    target_values = list(target_values) if target_values is not None else []
-    if len(target_times) != n_out or len(target_values) != n_out:
-        raise ValueError(f"target_times/target_values: expected {n_out} arrays each")
+    target_times, target_values = _input_and_target_lists(input_spike_times, target_times, target_values, n_in,
+                                                          n_out)
 
     T = _steps(update_interval, dt, "update_interval")
     LW = _steps(learning_window, dt, "learning_window")
@@ -921,7 +718,7 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
     net.average_gradient = bool(average_gradient)
     net.rp = rp = _rec_parameters(rec_models, rec_params, n_rec, dt, T, float(update_interval))
     net.op = op = _out_parameters(out_params, n_out, dt)
-    net.o = _optimizer_parameters(optimizer)
+    net.o = _validated_optimizer(optimizer, float_bounds=True)
     if tau_m_readout is None:
         if n_out == 0:
             tau_m_readout = _TAU_M_READOUT_DEFAULT
@@ -951,9 +748,7 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
     net.book_r = _HistoryBook(n_rec, indeg_r, _SHIFT_REC, T, n_steps, key_offset=0)
     net.book_o = _HistoryBook(n_out, indeg_o, _SHIFT_OUT, T, n_steps, key_offset=1)
 
-    par_ids = np.arange(n_in + 1, 2 * n_in + 1)
-    rec_ids = np.arange(2 * n_in + 1, 2 * n_in + n_rec + 1)
-    out_ids = np.arange(2 * n_in + n_rec + 1, 2 * n_in + n_rec + n_out + 1)
+    par_ids, rec_ids, out_ids = _node_ids(n_in, n_rec, n_out)
     sender_ids_r = np.concatenate([par_ids, rec_ids])
 
     # histories (dense; row = key; readout rows = key + 1)
@@ -985,34 +780,14 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
     eng = _EagerEngine(net) if engine == "eager" else _LiteralEngine(net)
 
     # ---- inputs ----
-    par_emit = np.zeros((n_steps + 1, n_in), dtype=np.int64)  # copies emitted by parrot i in iteration u
-    for i, times in enumerate(input_spike_times):
-        for tm in np.asarray(times, dtype=np.float64).ravel():
-            s = int(round(tm / dt))
-            if 1 <= s <= n_steps:
-                par_emit[s, i] += 1
-    extra_at = np.zeros(n_steps + 1, dtype=np.int64)
-    if extra_rec_spike_times is not None:
-        for tm in np.asarray(extra_rec_spike_times, dtype=np.float64).ravel():
-            s = int(round(tm / dt))
-            if 1 <= s <= n_steps:
-                extra_at[s] += 1
-    par_emit += extra_at[:, None]
-
-    ystar_it = np.zeros((n_steps, n_out))
-    for k in range(n_out):
-        ystar_it[:, k] = _amplitude_per_iteration(target_times[k], target_values[k], n_steps, dt)
+    par_emit, extra_at = _input_emissions(input_spike_times, extra_rec_spike_times, n_steps, n_in, dt)
+    ystar_it = _targets_per_iteration(target_times, target_values, n_steps, n_out, dt)
 
     # ---- neuron state ----
     E_L, V_th, V_min = rp["E_L"], rp["V_th_rel"], rp["V_min_rel"]
     is_adapt = rp["is_adapt"]
     beta_a = rp["adapt_beta"]
-    v = rp["V_m_rel"].copy()
-    r = np.zeros(n_rec, dtype=np.int64)
-    i_in = np.zeros(n_rec)
-    z = np.zeros(n_rec)
-    a = rp["adaptation"].copy()
-    A = V_th + beta_a * a
+    v, r, i_in, z, a, A = _initial_rec_state(rp, n_rec)
     n_spikes = np.zeros(n_rec, dtype=np.int64)
     f_target_step = rp["f_target_ms"] * dt
 
@@ -1023,21 +798,12 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
     u_out = np.zeros(n_out)  # readout_signal_unnorm
     err_out = np.zeros(n_out)
 
-    rec_V = np.zeros((n_steps, n_rec))
-    rec_psi = np.zeros((n_steps, n_rec))
-    rec_L = np.zeros((n_steps, n_rec))
-    rec_spk = np.zeros((n_steps, n_rec), dtype=np.int64)
-    rec_a = np.full((n_steps, n_rec), np.nan)
-    rec_A = np.full((n_steps, n_rec), np.nan)
+    rec = _Recorder(n_steps, n_rec, n_out)
     rec_hd = np.zeros((n_steps, n_rec))
-    out_V = np.zeros((n_steps, n_out))
-    out_y = np.zeros((n_steps, n_out))
     out_u = np.zeros((n_steps, n_out))
-    out_ys = np.zeros((n_steps, n_out))
-    out_err = np.zeros((n_steps, n_out))
     out_hd = np.zeros((n_steps, n_out))
 
-    ev_stamp, ev_sender, ev_target, ev_weight = [], [], [], []
+    events = _WeightEvents()
     multi = False
     spk_prev = np.zeros(n_rec, dtype=bool)  # recurrent spikes of iteration T-1 (stamp T)
     spk_prev2 = np.zeros(n_rec, dtype=bool)  # recurrent spikes of iteration T-2 (stamp T-1)
@@ -1078,18 +844,12 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
                             rows, w = res
                             inp_rec[rows] = inp_rec[rows] + w
                             if record_weight_events:
-                                ev_stamp.append(np.full(rows.size, Tn, dtype=np.int64))
-                                ev_sender.append(np.full(rows.size, sender_ids_r[col], dtype=np.int64))
-                                ev_target.append(rec_ids[rows])
-                                ev_weight.append(w)
+                                events.add(Tn, sender_ids_r[col], rec_ids[rows], w)
                     if col >= n_in and net.targets_o[col - n_in].size:
                         rows, w = eng.deliver("out", col - n_in, Tn)
                         inp_out[rows] = inp_out[rows] + w
                         if record_weight_events:
-                            ev_stamp.append(np.full(rows.size, Tn, dtype=np.int64))
-                            ev_sender.append(np.full(rows.size, sender_ids_r[col], dtype=np.int64))
-                            ev_target.append(out_ids[rows])
-                            ev_weight.append(w)
+                            events.add(Tn, sender_ids_r[col], out_ids[rows], w)
 
         # (c) recurrent neurons, iteration Tn
         istep = _cpp_rem(Tn - _SHIFT_REC, T)
@@ -1126,12 +886,7 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
             ok = has_r & net.book_r.exists(e)
             Lrec[ok] = net.L_hist[e][ok]
         i_in = 0.0 + rp["I_e"]
-        rec_V[Tn] = v + E_L
-        rec_psi[Tn] = psi
-        rec_L[Tn] = Lrec
-        rec_spk[Tn] = spk
-        rec_a[Tn] = np.where(is_adapt, a, np.nan)
-        rec_A[Tn] = np.where(is_adapt, A + E_L, np.nan)
+        rec.rec(Tn, v, E_L, psi, Lrec, spk, is_adapt, a, A)
         rec_hd[Tn] = dt * net.book_r.count
         if Tn >= 1:
             z_pre = np.concatenate([(par_emit[Tn - 1] > 0).astype(np.float64), spk_prev.astype(np.float64)])
@@ -1168,11 +923,8 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
             net.book_o.append(Tn - _DELAY_OUT_NORM)
             net.err_hist[Tn] = err_out  # row = key + 1 = Tn
             i_out = 0.0 + op["I_e"]
-            out_V[Tn] = v_out + op["E_L"]
-            out_y[Tn] = y_out
+            rec.out(Tn, v_out, op["E_L"], y_out, ys, err_out)
             out_u[Tn] = u_out
-            out_ys[Tn] = ys
-            out_err[Tn] = err_out
             out_hd[Tn] = dt * net.book_o.count
             z_pre_o = spk_prev2.astype(np.float64)  # stamp Tn-1 = spikes of iteration Tn-2
             eng.after_out_update(Tn, err_out, z_pre_o)
@@ -1182,30 +934,20 @@ def run_bsshslm(*, n_steps, dt=1.0, update_interval, learning_window, reset_on_u
         spk_prev2 = spk_prev
         spk_prev = spk
 
-    if record_weight_events and ev_stamp:
-        we = {"stamp": np.concatenate(ev_stamp), "sender": np.concatenate(ev_sender),
-              "target": np.concatenate(ev_target), "weight": np.concatenate(ev_weight)}
-        if multi:
-            order = np.lexsort((we["target"], we["sender"], we["stamp"]))  # stable: copies stay in order
-            we = {k: v_[order] for k, v_ in we.items()}
-    else:
-        we = {"stamp": np.zeros(0, np.int64), "sender": np.zeros(0, np.int64), "target": np.zeros(0, np.int64),
-              "weight": np.zeros(0)}
+    we = events.arrays()
+    if multi and events.stamp:
+        order = np.lexsort((we["target"], we["sender"], we["stamp"]))  # stable: copies stay in order
+        we = {k: v_[order] for k, v_ in we.items()}
 
     W_r_final = np.where(ex_r, net.W_r, np.nan)
     res = {
-        "V_m": rec_V,
-        "surrogate_gradient": rec_psi,
-        "learning_signal": rec_L,
-        "spikes": rec_spk,
-        "adaptation": rec_a,
-        "V_th_adapt": rec_A,
+        **rec.rec_results(),
         "eprop_history_duration": rec_hd,
-        "V_m_out": out_V,
-        "readout_signal": out_y,
+        "V_m_out": rec.V_m_out,
+        "readout_signal": rec.readout_signal,
         "readout_signal_unnorm": out_u,
-        "target_signal": out_ys,
-        "error_signal": out_err,
+        "target_signal": rec.target_signal,
+        "error_signal": rec.error_signal,
         "eprop_history_duration_out": out_hd,
         "weight_events": we,
         "W_in": W_r_final[:, :n_in].copy(),
