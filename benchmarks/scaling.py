@@ -183,7 +183,7 @@ def main():
     p.add_argument("--delay", type=int, default=1)
     p.add_argument("--t-sim", type=int, default=0, help="timed biological ms (default 200, 50 for N > 1e5)")
     p.add_argument("--warmup", type=int, default=100, help="untimed biological ms before the timed part")
-    p.add_argument("--exchange", nargs="+", default=["allgather"])
+    p.add_argument("--exchange", nargs="+", default=["alltoall"])
     p.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     p.add_argument("--delays", type=int, nargs="+", default=[1, 5])

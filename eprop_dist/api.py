@@ -143,7 +143,7 @@ class Kernel:
         self.pop_first = []
         self.n_nodes = 0
         self.blocks: list[ConnBlock] = []
-        self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "allgather",
+        self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "alltoall",
                        "biological_time": 0.0, "total_num_virtual_procs": 1,
                        "local_num_threads": 1, "print_time": False, **M.KERNEL_BSS}
         self._sim = None

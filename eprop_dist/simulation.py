@@ -283,7 +283,7 @@ class Simulation:
         benchmarks/scaling.py compares both (NOTES.md)."""
         st = self.st
         n = self.comm.size
-        self.exchange = self.k.status.get("exchange", "allgather")
+        self.exchange = self.k.status.get("exchange", "alltoall")
         self._counts = np.zeros(n, np.int64)
         glob = st.out_gids_global
         owner = glob % n
