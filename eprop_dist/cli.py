@@ -60,7 +60,12 @@ def main(argv=None):
         from .api import Kernel
         from .tasks import sine_waves
         k = Kernel()
-        res = sine_waves.run(cfg, kernel=k)
+
+        def report(line):             # every rank computes the same loss: print once
+            if k._sim is None or k._sim.comm.rank == 0:
+                print(line, flush=True)
+
+        res = sine_waves.run(cfg, kernel=k, report=report)
         from .io import write_results
         sim = k._sim
         if sim.comm.rank == 0:
