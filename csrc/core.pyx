@@ -336,24 +336,32 @@ cdef class Core:
         while self.h_upd[h, self.h_ulo[h] % self.C] == 0:
             self.h_ulo[h] += 1
 
+    cdef inline void upd_inc(self, int64_t h, int64_t key) noexcept nogil:
+        """Update history of target h: one more synapse whose last event has ring key `key`."""
+        cdef int64_t sl = key % self.C
+        if self.h_upd[h, sl] == 0:
+            self.h_nupd[h] += 1
+            if self.h_nupd[h] == 1 or key < self.h_ulo[h]:
+                self.h_ulo[h] = key
+        self.h_upd[h, sl] += 1
+
+    cdef inline void upd_dec(self, int64_t h, int64_t key) noexcept nogil:
+        """One synapse fewer at `key` (not below 0); a key whose count reaches 0 is removed."""
+        cdef int64_t sl = key % self.C
+        if self.h_upd[h, sl] > 0:
+            self.h_upd[h, sl] -= 1
+            if self.h_upd[h, sl] == 0:
+                self.h_nupd[h] -= 1
+                self.upd_fix_lo(h)
+
     cdef void erase_used_history(self, int64_t h, int64_t s, int64_t sp) noexcept nogil:
         """NEST's erase_used_eprop_history(t_spike=s, t_prev=sp) for target history h."""
         cdef int64_t c = self.h_cut[h], cb, ce, eb, ee, u, ulo, uhi, rb, re, keep, key
-        cdef int64_t sl = s % self.C
         # 1. count the new stamp
-        if self.h_upd[h, sl] == 0:
-            self.h_nupd[h] += 1
-            if self.h_nupd[h] == 1 or s < self.h_ulo[h]:
-                self.h_ulo[h] = s
-        self.h_upd[h, sl] += 1
+        self.upd_inc(h, s)
         if sp > 0:
             # 2a. release the previous stamp
-            sl = sp % self.C
-            if self.h_upd[h, sl] > 0:
-                self.h_upd[h, sl] -= 1
-                if self.h_upd[h, sl] == 0:
-                    self.h_nupd[h] -= 1
-                    self.upd_fix_lo(h)
+            self.upd_dec(h, sp)
             # 2b. erase the part of the previous window that no other pending window needs
             cb = sp - self.shift + 1
             ce = cb + c if c < EPROP_INF_STEPS else EPROP_INF_STEPS
@@ -550,18 +558,8 @@ cdef class Core:
 
     cdef inline void bss_move_key(self, int64_t h, int64_t old, int64_t new) noexcept nogil:
         """Update history of a bsshslm target: one count moves from ring key old to ring key new."""
-        cdef int64_t sl = new % self.C
-        if self.h_upd[h, sl] == 0:
-            self.h_nupd[h] += 1
-            if self.h_nupd[h] == 1 or new < self.h_ulo[h]:
-                self.h_ulo[h] = new
-        self.h_upd[h, sl] += 1
-        sl = old % self.C
-        if self.h_upd[h, sl] > 0:
-            self.h_upd[h, sl] -= 1
-            if self.h_upd[h, sl] == 0:
-                self.h_nupd[h] -= 1
-                self.upd_fix_lo(h)
+        self.upd_inc(h, new)
+        self.upd_dec(h, old)
 
     cdef void bss_prune(self, int64_t h, int64_t roff, int64_t sh) noexcept nogil:
         """At an interval start: erase the intervals between the first and last update key that are
