@@ -22,16 +22,25 @@ DIRECTIVES = {
 
 COMPILE_ARGS = ["-O1", "-g"] if DEBUG else ["-O3"]
 
-extensions = [
-    Extension(
-        f"eprop_dist._{name}",
-        [f"csrc/{name}.pyx"],
+# One extension per kernel module (csrc/eprop_dist/_*.pyx, declarations in the matching .pxd; the
+# package folder gives the cimported classes their qualified names eprop_dist._*), plus the
+# connection rules (csrc/connect.pyx).  Order: a module after the ones it cimports.
+KERNELS = ("_neurons", "_history", "_optimizer", "_eprop_synapse", "_bsshslm_synapse", "_generators",
+           "_recording", "_delivery", "_neurons_eprop", "_neurons_bsshslm", "_driver")
+
+
+def _extension(module, source):
+    return Extension(
+        module,
+        [source],
         include_dirs=[np.get_include(), "csrc"],
         extra_compile_args=COMPILE_ARGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
-    for name in ("core", "connect")
-]
+
+
+extensions = [_extension(f"eprop_dist.{name}", f"csrc/eprop_dist/{name}.pyx") for name in KERNELS]
+extensions.append(_extension("eprop_dist._connect", "csrc/connect.pyx"))
 
 setup(
     ext_modules=cythonize(

@@ -368,15 +368,16 @@ def worker(net, variant, args):
     rss_built = rss_mib()
 
     core = nest.kernel()._sim.core
-    ev0 = (int(core.n_syn_events), int(core.n_ep_events))
+    ev0 = (int(core.delivery.n_syn_events), int(core.delivery.n_ep_events))
     steps = net_d["sim_steps"]
     t0 = time.perf_counter()
     nest.Simulate(float(steps))
     t_sim = time.perf_counter() - t0
-    ev_st = int(core.n_syn_events) - ev0[0]
-    ev_ep = int(core.n_ep_events) - ev0[1]
+    ev_st = int(core.delivery.n_syn_events) - ev0[0]
+    ev_ep = int(core.delivery.n_ep_events) - ev0[1]
     rss_sim = rss_mib()
-    hist = {"capacity_steps": int(core.C), "neurons_with_history": int(np.asarray(core.h_has).sum())}
+    hist = {"capacity_steps": int(core.history.capacity),
+            "neurons_with_history": int(np.asarray(core.history.has_history).sum())}
     timers = {k: float(v) for k, v in nest.timers().items()}
 
     # cross-check: recorded spikes x out-degree

@@ -61,23 +61,27 @@ def build_network(nest, k, n_rec, delay):
 
 
 def core_bytes(core):
-    """Bytes held by the core, split into synapse state, neuron/history state and the rest."""
+    """Bytes held by the core, split into synapse state, neuron/history state and the rest
+    (by kernel: Core.kernels)."""
+    syn_kernels = ("syn", "bsshslm_syn", "optimizer")
+    neuron_kernels = ("rec", "out", "parrots", "history")
     syn = neur = other = 0
-    for name in dir(core):
-        if name.startswith("__"):
-            continue
-        try:
-            a = np.asarray(getattr(core, name))
-        except (TypeError, ValueError):
-            continue
-        if a.dtype == object or a.ndim == 0:
-            continue
-        if name.startswith(("ep_", "st_", "ls_")):
-            syn += a.nbytes
-        elif name.startswith(("rec_", "out_", "h_", "ring", "par_")):
-            neur += a.nbytes
-        else:
-            other += a.nbytes
+    for kname, obj in core.kernels.items():
+        for name in dir(obj):
+            if name.startswith("__"):
+                continue
+            try:
+                a = np.asarray(getattr(obj, name))
+            except (TypeError, ValueError):
+                continue
+            if a.dtype == object or a.ndim == 0:
+                continue
+            if kname in syn_kernels or (kname == "delivery" and name.startswith(("static_", "ls_"))):
+                syn += a.nbytes
+            elif kname in neuron_kernels or (kname == "delivery" and name == "input_ring"):
+                neur += a.nbytes
+            else:
+                other += a.nbytes
     return syn, neur, other
 
 
@@ -103,13 +107,14 @@ def worker(a):
     t_sim = time.perf_counter() - t1
     core = sim.core
     syn_b, neur_b, other_b = core_bytes(core)
-    n_syn = int(np.asarray(core.ep_w).size + np.asarray(core.st_w).size + np.asarray(core.ls_w).size)
+    n_syn = int(np.asarray(core.syn.weight).size + np.asarray(core.delivery.static_weight).size
+                + np.asarray(core.delivery.ls_weight).size)
     row = {"rank": comm.rank, "t_sim": t_sim,
            "timers": {p: v - before.get(p, 0.0) for p, v in sim.timers.items() if p != "build"},
            "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-           "n_syn": n_syn, "n_ep": int(np.asarray(core.ep_w).size), "syn_bytes": syn_b, "neuron_bytes": neur_b,
+           "n_syn": n_syn, "n_ep": int(np.asarray(core.syn.weight).size), "syn_bytes": syn_b, "neuron_bytes": neur_b,
            "other_bytes": other_b, "n_local_neurons": int(core.n_rec + core.n_out + core.n_par),
-           "ep_events": int(core.n_ep_events), "hist_C": int(core.C)}
+           "ep_events": int(core.delivery.n_ep_events), "hist_C": int(core.history.capacity)}
     rows = comm.allgather(row)
     if comm.rank == 0:
         tot_syn = sum(r["n_syn"] for r in rows)

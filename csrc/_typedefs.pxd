@@ -6,3 +6,17 @@ ctypedef int64_t gid_t      # global neuron id (creation order, 1-based like NES
 ctypedef int32_t lid_t      # index into this rank's arrays
 ctypedef double real_t      # all state and parameters are float64
 ctypedef int64_t step_t     # time in steps of dt
+
+# "infinitely many steps" (no cutoff, no flush): 2^60, also exported to Python as INF_STEPS
+cdef extern from *:
+    """
+    #ifndef EPROP_INF_STEPS
+    #define EPROP_INF_STEPS ((long long)1 << 60)
+    #endif
+    """
+    long long EPROP_INF_STEPS
+
+
+cdef inline int64_t crem(int64_t a, int64_t b) noexcept nogil:
+    """C++ remainder (sign of the dividend), as NEST's bsshslm interval logic uses it."""
+    return a % b     # cdivision=True (setup.py): C semantics

@@ -8,14 +8,14 @@ import math
 
 import numpy as np
 
-from . import _connect, _core
+from . import _connect, _driver
 from . import models as M
 from .errors import BadProperty, IllegalConnection
 from .partition import is_local
 from .random import RandomParameter
 from .state import GID, LID, REAL, STEP, RankState, alloc_core
 
-INF_STEPS = _core.INF_STEPS
+INF_STEPS = _driver.INF_STEPS
 REC_CODE = {m: i for i, m in enumerate(M.REC_MODELS)}
 SG_CODE = {m: i for i, m in enumerate(M.SURROGATES)}
 
@@ -23,7 +23,7 @@ SG_CODE = {m: i for i, m in enumerate(M.SURROGATES)}
 def _c_exp(x):
     x = np.ascontiguousarray(x, dtype=REAL)
     out = np.empty_like(x)
-    _core.c_exp(x, out)
+    _driver.c_exp(x, out)
     return out
 
 
@@ -342,39 +342,41 @@ def build(kernel, comm) -> RankState:
                       any_adaptive=bool(np.any([p.kind == "rec" and "adapt" in base_model(kernel, p.model)
                                                 for p in pops])),
                       any_adam=any(kernel.syn_common[m]["optimizer"]["type"] == "adam" for m in ep_models))
-    core.st_pkey = s_key
-    core.seed = seed
+    dl, gn, hs, rec, out = core.delivery, core.generators, core.history, core.rec, core.out
+    dl.static_poisson_key = s_key
+    gn.seed = seed
     pgs = [p for p in pops if p.kind == "poisson_generator"]
     pg_gids = np.concatenate([np.arange(p.first, p.first + p.n) for p in pgs]) if pgs else np.zeros(0, GID)
     pg_gids = pg_gids[src_row[pg_gids] >= 0] if pg_gids.size else pg_gids
     st.pg_gids = pg_gids
-    core.pg_rows = src_row[pg_gids].astype(LID)
-    core.pg_gid = pg_gids.astype(GID)
-    core.pg_start = np.zeros(pg_gids.size, STEP)
-    core.pg_stop = np.zeros(pg_gids.size, STEP)
-    core.pg_lambda = np.zeros(pg_gids.size)
+    gn.poisson_src_row = src_row[pg_gids].astype(LID)
+    gn.poisson_gid = pg_gids.astype(GID)
+    gn.poisson_start = np.zeros(pg_gids.size, STEP)
+    gn.poisson_stop = np.zeros(pg_gids.size, STEP)
+    gn.poisson_lambda = np.zeros(pg_gids.size)
     # ---- bsshslm family ----------------------------------------------------------------------
-    core.bss = bss
-    core.rec_ls_shift = 3 if bss else shift
+    core.bsshslm = bss
+    core.recording.learning_signal_shift = 3 if bss else shift
     n_e = e_w.size
     nb = n_e if bss else 0
-    core.bs_tpu = np.zeros(nb, LID)
-    core.bs_tnu = np.full(nb, T_int if bss else 0, LID)
-    core.bs_tfirst = np.zeros(nb, LID)
-    core.bs_wp = np.zeros(nb, LID)
-    core.bs_open = np.zeros(nb, np.uint8)
-    core.bs_sume = np.zeros(nb)
-    core.bs_gacc = np.zeros(nb)
-    core.bs_kappa = kappa_syn if bss and nb else np.zeros(0)
-    core.FRC = 8
-    core.h_fr = np.zeros((n_rec + n_out, 8))
-    core.u_all = np.zeros(out_gids_global.size)
-    core.u_loc = np.zeros((st.D, n_out))
-    core.out_u = np.zeros(n_out)
-    core.out_Pz = np.ones(n_out)
-    core.out_ce = np.zeros(n_out, LID)
-    core.rec_Pz = np.ones(n_rec)
-    core.rec_nspk = np.zeros(n_rec, STEP)
+    bs = core.bsshslm_syn
+    bs.t_previous_update = np.zeros(nb, LID)
+    bs.t_next_update = np.full(nb, T_int if bss else 0, LID)
+    bs.t_first_spike = np.zeros(nb, LID)
+    bs.next_entry = np.zeros(nb, LID)
+    bs.window_open = np.zeros(nb, np.uint8)
+    bs.sum_e = np.zeros(nb)
+    bs.gradient_window = np.zeros(nb)
+    bs.kappa = kappa_syn if bss and nb else np.zeros(0)
+    hs.n_fr_intervals = 8
+    hs.firing_rate_reg_interval = np.zeros((n_rec + n_out, 8))
+    dl.readout_u_all = np.zeros(out_gids_global.size)
+    dl.readout_u_local = np.zeros((st.D, n_out))
+    out.readout_signal_unnorm = np.zeros(n_out)
+    out.P_z_in = np.ones(n_out)
+    out.loss = np.zeros(n_out, LID)
+    rec.P_z_in = np.ones(n_rec)
+    rec.n_spikes_interval = np.zeros(n_rec, STEP)
     if ro_src:
         r_src, r_tgt, r_w = np.concatenate(ro_src), np.concatenate(ro_tgt), np.concatenate(ro_w)
         o = np.lexsort((r_src, r_tgt))
@@ -383,20 +385,20 @@ def build(kernel, comm) -> RankState:
         r_src, r_tgt, r_w = np.zeros(0, LID), np.zeros(0, np.int64), np.zeros(0)
     ptr = np.zeros(n_out + 1, STEP)
     np.add.at(ptr, r_tgt.astype(np.int64) + 1, 1)
-    core.ro_ptr = np.cumsum(ptr)
-    core.ro_src = r_src.astype(LID)
-    core.ro_w = r_w.astype(REAL)
+    out.normalizer_indptr = np.cumsum(ptr)
+    out.normalizer_src_readout = r_src.astype(LID)
+    out.normalizer_weight = r_w.astype(REAL)
     if bss:
-        core.T_int = T_int  # noqa
-        core.LW = LW
+        core.update_interval = T_int
+        core.learning_window = LW
         core.reset_on_update = bool(kernel.status["eprop_reset_neurons_on_update"])
         # update history starts with {shift: e-prop indegree} (ring key = logical key + 1 for readouts)
         indeg = np.bincount(gid2tid[e_tgt], minlength=n_rec + n_out) if e_tgt.size else np.zeros(n_rec + n_out, int)
-        upd = np.asarray(core.h_upd)
+        upd = np.asarray(hs.update_count)
         for h in np.nonzero(h_has)[0]:
             key = 2 if h < n_rec else 4
-            upd[h, key % core.C] = indeg[h]
-            np.asarray(core.h_nupd)[h] = 1
-            np.asarray(core.h_ulo)[h] = key
+            upd[h, key % hs.capacity] = indeg[h]
+            np.asarray(hs.n_update_keys)[h] = 1
+            np.asarray(hs.first_update_key)[h] = key
     st.core = core
     return st

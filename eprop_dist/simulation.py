@@ -11,21 +11,21 @@ import time
 
 import numpy as np
 
-from . import _core
+from . import _driver
 from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
 from .errors import BadProperty, EpropError, KernelException
 from .state import GID, LID, REAL, STEP, grow
 
-ST = _core.STATUS
+ST = _driver.STATUS
 
 
 def c_exp(x):
     """exp with the C library (NEST's std::exp); np.exp differs in the last bit for some inputs."""
     x = np.ascontiguousarray(x, dtype=REAL)
     out = np.empty_like(x)
-    _core.c_exp(x.ravel(), out.ravel())
+    _driver.c_exp(x.ravel(), out.ravel())
     return out
 INT32_MAX = 2**31 - 1
 
@@ -85,66 +85,66 @@ class Simulation:
             return
         P = {k: (v[pos] if isinstance(v, np.ndarray) else [v[i] for i in pos]) for k, v in pop.params.items()}
         if pop.kind == "parrot":
-            np.asarray(c.par_flush)[tid - c.n_rec - c.n_out] = steps_or_inf(P["flush_event_send_interval"], dt)
+            np.asarray(c.parrots.flush_interval)[tid - c.n_rec - c.n_out] = steps_or_inf(P["flush_event_send_interval"], dt)
             return
         EL = P["E_L"]
         Pv = c_exp(-dt / P["tau_m"])
         Pi = P["tau_m"] / P["C_m"] * (1.0 - Pv)
         if pop.kind == "readout":
             j = tid - c.n_rec
-            arr = lambda name: np.asarray(getattr(c, name))  # noqa: E731
+            arr = lambda name: np.asarray(getattr(c.out, name))  # noqa: E731
             if "regular_spike_arrival" in P:        # bsshslm readout
-                arr("out_Pz")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
-                arr("out_ce")[j] = [M.LOSSES.index(x) for x in P["loss"]]
-            arr("out_Pv")[j] = Pv
-            arr("out_Pi")[j] = Pi
-            arr("out_Vmin")[j] = P["V_min"] - EL
-            arr("out_Ie")[j] = P["I_e"]
-            arr("out_EL")[j] = EL
-            self._set_state(arr("out_v"), j, P, params, old_EL, EL, initial)
+                arr("P_z_in")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
+                arr("loss")[j] = [M.LOSSES.index(x) for x in P["loss"]]
+            arr("P_v_m")[j] = Pv
+            arr("P_i_in")[j] = Pi
+            arr("v_min")[j] = P["V_min"] - EL
+            arr("I_e")[j] = P["I_e"]
+            arr("E_L")[j] = EL
+            self._set_state(arr("v_m"), j, P, params, old_EL, EL, initial)
             if "eprop_isi_trace_cutoff" in P:
-                np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+                np.asarray(c.history.isi_trace_cutoff)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
             return
         # recurrent
         model = base_model(self.k, pop.model)
         j = tid
-        a = lambda name: np.asarray(getattr(c, name))  # noqa: E731
-        a("rec_model")[j] = REC_CODE[model]
-        a("rec_sg")[j] = [SG_CODE[s] for s in P["surrogate_gradient_function"]]
-        a("rec_R")[j] = np.rint(P["t_ref"] / dt)
-        a("rec_ias")[j] = P.get("ignore_and_spike", False)
-        a("rec_refr_input")[j] = P.get("refractory_input", False)
-        a("rec_flush")[j] = steps_or_inf(P["flush_event_send_interval"], dt)
-        a("rec_Pv")[j] = Pv
-        a("rec_Pi")[j] = Pi
-        a("rec_Vth")[j] = P["V_th"] - EL
-        a("rec_Vmin")[j] = P["V_min"] - EL
-        a("rec_Vreset")[j] = P["V_reset"] - EL if "V_reset" in P else 0.0
-        a("rec_Ie")[j] = P["I_e"]
-        a("rec_EL")[j] = EL
+        a = lambda name: np.asarray(getattr(c.rec, name))  # noqa: E731
+        a("model")[j] = REC_CODE[model]
+        a("surrogate_gradient_function")[j] = [SG_CODE[s] for s in P["surrogate_gradient_function"]]
+        a("refractory_counts")[j] = np.rint(P["t_ref"] / dt)
+        a("ignore_and_spike")[j] = P.get("ignore_and_spike", False)
+        a("refractory_input")[j] = P.get("refractory_input", False)
+        a("flush_interval")[j] = steps_or_inf(P["flush_event_send_interval"], dt)
+        a("P_v_m")[j] = Pv
+        a("P_i_in")[j] = Pi
+        a("v_th")[j] = P["V_th"] - EL
+        a("v_min")[j] = P["V_min"] - EL
+        a("v_reset")[j] = P["V_reset"] - EL if "V_reset" in P else 0.0
+        a("I_e")[j] = P["I_e"]
+        a("E_L")[j] = EL
         adapt = "adapt_beta" in P
-        a("rec_beta")[j] = P["adapt_beta"] if adapt else 0.0
-        a("rec_rho")[j] = c_exp(-dt / P["adapt_tau"]) if adapt else 0.0
-        a("rec_creg")[j] = P["c_reg"]
-        a("rec_ftarget")[j] = P["f_target"] / 1000.0
-        a("rec_kappa")[j] = P.get("kappa", 0.0)
-        a("rec_kreg")[j] = P.get("kappa_reg", 0.0)
-        a("rec_sgh")[j] = P["surrogate_gradient_height"]
-        a("rec_sgw")[j] = P["surrogate_gradient_width"]
-        a("rec_tau")[j] = P["tau_m"]
+        a("adapt_beta")[j] = P["adapt_beta"] if adapt else 0.0
+        a("P_adapt")[j] = c_exp(-dt / P["adapt_tau"]) if adapt else 0.0
+        a("c_reg")[j] = P["c_reg"]
+        a("f_target")[j] = P["f_target"] / 1000.0
+        a("kappa")[j] = P.get("kappa", 0.0)
+        a("kappa_reg")[j] = P.get("kappa_reg", 0.0)
+        a("surrogate_gradient_height")[j] = P["surrogate_gradient_height"]
+        a("surrogate_gradient_width")[j] = P["surrogate_gradient_width"]
+        a("tau_m")[j] = P["tau_m"]
         if "eprop_isi_trace_cutoff" in P:
-            np.asarray(c.h_cut)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
+            np.asarray(c.history.isi_trace_cutoff)[tid] = steps_or_inf(P["eprop_isi_trace_cutoff"], dt)
         if "regular_spike_arrival" in P:        # bsshslm: P_z_in
-            a("rec_Pz")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
-        self._set_state(a("rec_v"), j, P, params, old_EL, EL, initial)
+            a("P_z_in")[j] = np.where(P["regular_spike_arrival"], 1.0, 1.0 - Pv)
+        self._set_state(a("v_m"), j, P, params, old_EL, EL, initial)
         if "ignore_and_spike" in P and (initial or "ignore_and_spike_offset" in params
                                         or "ignore_and_spike_interval" in params):
-            a("rec_ias_offset")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
-            a("rec_ias_interval")[j] = np.rint(P["ignore_and_spike_interval"] / dt)
-            a("rec_iasc")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
+            a("ignore_and_spike_offset")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
+            a("ignore_and_spike_interval")[j] = np.rint(P["ignore_and_spike_interval"] / dt)
+            a("ignore_and_spike_countdown")[j] = np.rint(P["ignore_and_spike_offset"] / dt)
         if adapt and (initial or "adaptation" in params):
-            a("rec_a")[j] = P["adaptation"]
-        a("rec_A")[j] = a("rec_Vth")[j] + a("rec_beta")[j] * a("rec_a")[j]
+            a("adaptation")[j] = P["adaptation"]
+        a("v_th_adapt")[j] = a("v_th")[j] + a("adapt_beta")[j] * a("adaptation")[j]
 
     @staticmethod
     def _set_state(v, j, P, params, old_EL, EL, initial):
@@ -156,32 +156,32 @@ class Simulation:
     def push_optimizers(self):
         c, st = self.core, self.st
         n = len(st.ep_models)
-        arrs = {"opt_type": np.zeros(n, LID), "opt_each": np.zeros(n, LID), "opt_wrec": np.full(n, -1, LID),
-                "opt_avg": np.zeros(n, LID),
-                "opt_batch": np.ones(n, STEP), "opt_etacount": np.zeros(n, STEP), "opt_eta": np.zeros(n),
-                "opt_wmin": np.zeros(n), "opt_wmax": np.zeros(n), "opt_b1": np.zeros(n), "opt_b2": np.zeros(n),
-                "opt_epsv": np.zeros(n), "opt_eta1": np.zeros(n)}
+        arrs = {"optimizer_type": np.zeros(n, LID), "optimize_each_step": np.zeros(n, LID), "weight_recorder": np.full(n, -1, LID),
+                "average_gradient": np.zeros(n, LID),
+                "batch_size": np.ones(n, STEP), "eta_change_count": np.zeros(n, STEP), "eta": np.zeros(n),
+                "Wmin": np.zeros(n), "Wmax": np.zeros(n), "beta_1": np.zeros(n), "beta_2": np.zeros(n),
+                "epsilon": np.zeros(n), "eta_first_change": np.zeros(n)}
         wr_gids = self._wr_gids()
         for i, m in enumerate(st.ep_models):
             com = self.k.syn_common[m]
             o = com["optimizer"]
-            arrs["opt_type"][i] = M.OPTIMIZER_TYPES.index(o["type"])
-            arrs["opt_each"][i] = bool(o["optimize_each_step"])
-            arrs["opt_avg"][i] = bool(com.get("average_gradient", False))
-            arrs["opt_batch"][i] = int(o["batch_size"])
-            arrs["opt_etacount"][i] = com["eta_change_count"]
-            arrs["opt_eta"][i] = o["eta"]
-            arrs["opt_eta1"][i] = com["eta_first_change"]
-            arrs["opt_wmin"][i] = o["Wmin"]
-            arrs["opt_wmax"][i] = o["Wmax"]
-            arrs["opt_b1"][i] = o["beta_1"]
-            arrs["opt_b2"][i] = o["beta_2"]
-            arrs["opt_epsv"][i] = o["epsilon"]
+            arrs["optimizer_type"][i] = M.OPTIMIZER_TYPES.index(o["type"])
+            arrs["optimize_each_step"][i] = bool(o["optimize_each_step"])
+            arrs["average_gradient"][i] = bool(com.get("average_gradient", False))
+            arrs["batch_size"][i] = int(o["batch_size"])
+            arrs["eta_change_count"][i] = com["eta_change_count"]
+            arrs["eta"][i] = o["eta"]
+            arrs["eta_first_change"][i] = com["eta_first_change"]
+            arrs["Wmin"][i] = o["Wmin"]
+            arrs["Wmax"][i] = o["Wmax"]
+            arrs["beta_1"][i] = o["beta_1"]
+            arrs["beta_2"][i] = o["beta_2"]
+            arrs["epsilon"][i] = o["epsilon"]
             if com["weight_recorder"] is not None:
-                arrs["opt_wrec"][i] = int(np.searchsorted(wr_gids, com["weight_recorder"]))
+                arrs["weight_recorder"][i] = int(np.searchsorted(wr_gids, com["weight_recorder"]))
         for k, v in arrs.items():
-            setattr(c, k, v)
-        c.any_wrec = bool(np.any(arrs["opt_wrec"] >= 0))
+            setattr(c.optimizer, k, v)
+        c.recording.any_weight_recorder = bool(np.any(arrs["weight_recorder"] >= 0))
 
     def _wr_gids(self):
         return np.array([g for p in self.k.populations if p.kind == "weight_recorder"
@@ -201,9 +201,9 @@ class Simulation:
                     s = np.rint(np.asarray(p.params["spike_times"][i], float) / dt).astype(np.int64)
                     lo = max(lo_all, self.gen_set_t.get(g, 0))
                     s = s[s > lo]
-                    keys.append(_core.spike_key(s, g, device=True))
-            c.gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
-            c.gen_pos = 0
+                    keys.append(_driver.spike_key(s, g, device=True))
+            c.generators.spike_gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
+            c.generators.spike_gen_next = 0
             self._gen_dirty = False
         if self._rg_dirty:
             ptr, times, vals = [0], [], []
@@ -215,9 +215,9 @@ class Simulation:
                     times.append(t)
                     vals.append(np.asarray(p.params["amplitude_values"][i], float))
                     ptr.append(ptr[-1] + t.size)
-            c.rg_indptr = np.asarray(ptr, STEP)
-            c.rg_times = np.concatenate(times).astype(STEP) if times else np.zeros(0, STEP)
-            c.rg_values = np.concatenate(vals).astype(REAL) if vals else np.zeros(0)
+            c.generators.rate_indptr = np.asarray(ptr, STEP)
+            c.generators.rate_times = np.concatenate(times).astype(STEP) if times else np.zeros(0, STEP)
+            c.generators.rate_values = np.concatenate(vals).astype(REAL) if vals else np.zeros(0)
             self._rg_dirty = False
         pg = self.st.pg_gids
         if pg.size:
@@ -228,8 +228,8 @@ class Simulation:
                 lam[i] = float(p.params["rate"][q]) * dt / 1000.0
                 start[i] = int(math.floor(float(p.params["start"][q]) / dt + 1e-9))
                 sp = float(p.params["stop"][q])
-                stop[i] = _core.INF_STEPS if math.isinf(sp) else int(math.floor(sp / dt + 1e-9))
-            c.pg_lambda, c.pg_start, c.pg_stop = lam, start, stop
+                stop[i] = _driver.INF_STEPS if math.isinf(sp) else int(math.floor(sp / dt + 1e-9))
+            c.generators.poisson_lambda, c.generators.poisson_start, c.generators.poisson_stop = lam, start, stop
         mm = self.st.mm_gids
         if mm.size:
             start = np.zeros(mm.size, LID)
@@ -242,7 +242,7 @@ class Simulation:
                 sp = float(p.params["stop"][q])
                 stop[i] = INT32_MAX if math.isinf(sp) else self.k.ms_to_steps(sp, "multimeter: stop")
                 interval[i] = self.k.ms_to_steps(float(p.params["interval"][q]), "multimeter: interval", 1)
-            c.mm_start, c.mm_stop, c.mm_interval = start, stop, interval
+            c.recording.multimeter_start, c.recording.multimeter_stop, c.recording.multimeter_interval = start, stop, interval
 
     # ---- the loop ------------------------------------------------------------------------------
     def simulate(self, steps):
@@ -253,7 +253,7 @@ class Simulation:
         c = self.core
         t_stop = c.t + steps
         serial = self.comm.size == 1
-        d0, e0, u0 = c.t_deliver, c.t_eprop, c.t_update
+        d0, e0, u0 = c.t_deliver, c.delivery.t_eprop, c.t_update
         while True:
             st = c.run(t_stop, serial)
             if st == ST["DONE"]:
@@ -265,12 +265,12 @@ class Simulation:
                 self._exchange()
                 self.timers["communicate"] += time.perf_counter() - t0
             elif st == ST["ERR_HISTORY"]:
-                raise KernelException(f"Expected e-prop history entry at t={c.err_t} of node "
-                                      f"{int(np.asarray(c.tgt_gid)[c.err_h])} (history was pruned too early)")
+                raise KernelException(f"Expected e-prop history entry at t={c.history.missing_t} of node "
+                                      f"{int(np.asarray(c.delivery.tgt_gid)[c.history.missing_tgt_lid])} (history was pruned too early)")
             else:  # pragma: no cover
                 raise KernelException(f"core returned unknown status {st}")
-        self.timers["deliver"] += c.t_deliver - d0 - (c.t_eprop - e0)
-        self.timers["eprop"] += c.t_eprop - e0
+        self.timers["deliver"] += c.t_deliver - d0 - (c.delivery.t_eprop - e0)
+        self.timers["eprop"] += c.delivery.t_eprop - e0
         self.timers["update"] += c.t_update - u0
 
     def _prep_exchange(self):
@@ -287,7 +287,7 @@ class Simulation:
         self._counts = np.zeros(n, np.int64)
         glob = st.out_gids_global
         owner = glob % n
-        self._bss = bool(self.core.bss)
+        self._bss = bool(self.core.bsshslm)
         per = 2 if self._bss else 1        # bsshslm: errors and softmax inputs u
         self._n_err = np.array([np.count_nonzero(owner == r) * self.D * per for r in range(n)], np.int64)
         # global readout index of the errors received from rank r (readouts with gid % n == r)
@@ -310,10 +310,10 @@ class Simulation:
     def _exchange(self):
         """Window end under MPI: all spikes for local synapses -> in_buf; all readout errors -> err_all."""
         c, comm, n = self.core, self.comm, self.comm.size
-        spikes = np.asarray(c.out_buf)[: 2 * c.n_outgoing]
-        err = np.ascontiguousarray(np.asarray(c.err_loc).T).ravel()              # (n_out_local, D)
+        spikes = np.asarray(c.delivery.spikes_out)[: 2 * c.delivery.n_outgoing]
+        err = np.ascontiguousarray(np.asarray(c.delivery.error_local).T).ravel()              # (n_out_local, D)
         if self._bss:
-            err = np.concatenate([err, np.ascontiguousarray(np.asarray(c.u_loc).T).ravel()])
+            err = np.concatenate([err, np.ascontiguousarray(np.asarray(c.delivery.readout_u_local).T).ravel()])
         err = err.view(GID)
         if self.exchange == "alltoall":
             gid = spikes[0::2] & 0x7FFFFFFF
@@ -332,9 +332,9 @@ class Simulation:
         # split: per rank [spike pairs ..., errors (n_err[r])]
         n_spk = counts - self._n_err
         total = int(n_spk.sum())
-        if total + 2 > np.asarray(c.in_buf).shape[0]:
-            c.in_buf = np.zeros(2 * total + 1024, GID)
-        in_buf = np.asarray(c.in_buf)
+        if total + 2 > np.asarray(c.delivery.spikes_in).shape[0]:
+            c.delivery.spikes_in = np.zeros(2 * total + 1024, GID)
+        in_buf = np.asarray(c.delivery.spikes_in)
         pos, w = 0, 0
         errs = []
         for r in range(n):
@@ -343,17 +343,17 @@ class Simulation:
             w += k
             errs.append(recv[pos + k:pos + counts[r]])
             pos += int(counts[r])
-        c.n_incoming = total // 2
-        c.n_outgoing = 0
+        c.delivery.n_incoming = total // 2
+        c.delivery.n_outgoing = 0
         if self._err_perm.size:
             if self._bss:
                 halves = [e.view(REAL).reshape(2, -1, self.D) for e in errs]
                 got = np.concatenate([h[0] for h in halves])
                 u = np.concatenate([h[1] for h in halves])
-                np.asarray(c.u_all)[self._err_perm] = u[:, -1]
+                np.asarray(c.delivery.readout_u_all)[self._err_perm] = u[:, -1]
             else:
                 got = np.concatenate(errs).view(REAL).reshape(-1, self.D)   # readouts in rank order
-            np.asarray(c.err_all)[:, self._err_perm] = got.T
+            np.asarray(c.delivery.error_all)[:, self._err_perm] = got.T
 
     # ---- results -------------------------------------------------------------------------------
     def _visible_t(self):
@@ -390,10 +390,10 @@ class Simulation:
     def _mm_events(self, gid, pop):
         c, st = self.core, self.st
         rf = list(pop.params["record_from"][gid - pop.first])
-        n = c.n_samples
-        t = np.asarray(c.smp_t)[:n]
-        slot = np.asarray(c.smp_slot)[:n]
-        v = np.asarray(c.smp_v)[:n]
+        n = c.recording.n_samples
+        t = np.asarray(c.recording.sample_t)[:n]
+        slot = np.asarray(c.recording.sample_slot)[:n]
+        v = np.asarray(c.recording.sample_value)[:n]
         m_idx = int(np.searchsorted(st.mm_gids, gid)) if st.mm_gids.size else -1
         keep = (t < self._visible_t())
         if m_idx >= 0 and st.sl_mm.size:
@@ -401,7 +401,7 @@ class Simulation:
         else:
             keep &= False
         t, slot, v = t[keep], slot[keep], v[keep]
-        sender = np.asarray(c.tgt_gid)[st.sl_tid[slot]] if slot.size else np.zeros(0, GID)
+        sender = np.asarray(c.delivery.tgt_gid)[st.sl_tid[slot]] if slot.size else np.zeros(0, GID)
         field = st.sl_field[slot] if slot.size else np.zeros(0, LID)
         t, sender, field, v = self._gather([t, sender, field, v])
         ev = {}
@@ -419,10 +419,10 @@ class Simulation:
 
     def _sr_events(self, gid, pop):
         c, st = self.core, self.st
-        n = c.n_spikerec
-        key = np.asarray(c.sr_key)[:n]
-        mult = np.asarray(c.sr_mult)[:n]
-        stamp, sender = _core.key_to_stamp_gid(key)
+        n = c.recording.n_spikes
+        key = np.asarray(c.recording.spike_key)[:n]
+        mult = np.asarray(c.recording.spike_multiplicity)[:n]
+        stamp, sender = _driver.key_to_stamp_gid(key)
         srcs = np.array(sorted(st.sr_sources.get(int(gid), ())), dtype=GID)
         keep = (stamp <= self._visible_t()) & np.isin(sender, srcs)
         p = pop.params
@@ -431,16 +431,16 @@ class Simulation:
         keep &= (stamp * self.dt > start) & (stamp * self.dt <= stop)
         key, mult = self._gather([key[keep], mult[keep]])
         o = np.argsort(key, kind="stable")
-        stamp, sender = _core.key_to_stamp_gid(np.repeat(key[o], mult[o]))
+        stamp, sender = _driver.key_to_stamp_gid(np.repeat(key[o], mult[o]))
         return {"senders": sender, "times": stamp * self.dt}
 
     def _wr_events(self, gid):
         c = self.core
-        n = c.n_wrec
+        n = c.recording.n_weights
         wr_idx = int(np.searchsorted(self._wr_gids(), gid))
-        sel = np.asarray(c.wr_id)[:n] == wr_idx
-        stamp, src, tgt, w = self._gather([np.asarray(c.wr_stamp)[:n][sel], np.asarray(c.wr_src)[:n][sel],
-                                          np.asarray(c.wr_tgt)[:n][sel], np.asarray(c.wr_w)[:n][sel]])
+        sel = np.asarray(c.recording.weight_recorder_id)[:n] == wr_idx
+        stamp, src, tgt, w = self._gather([np.asarray(c.recording.weight_stamp)[:n][sel], np.asarray(c.recording.weight_src_gid)[:n][sel],
+                                          np.asarray(c.recording.weight_tgt_gid)[:n][sel], np.asarray(c.recording.weight_value)[:n][sel]])
         o = np.lexsort((tgt, src, stamp))
         return {"senders": src[o], "targets": tgt[o], "times": stamp[o] * self.dt, "weights": w[o]}
 
@@ -450,29 +450,29 @@ class Simulation:
         if tid < 0 or pop.kind not in ("rec", "readout"):
             return {}
         if pop.kind == "rec":
-            EL = c.rec_EL[tid]
-            d = {"V_m": c.rec_v[tid] + EL, "surrogate_gradient": c.rec_psi[tid],
-                 "eprop_history_duration": c.h_count[tid] * self.dt}
+            EL = c.rec.E_L[tid]
+            d = {"V_m": c.rec.v_m[tid] + EL, "surrogate_gradient": c.rec.surrogate_gradient[tid],
+                 "eprop_history_duration": c.history.n_entries[tid] * self.dt}
             if "adapt_beta" in pop.params:
-                d["adaptation"] = c.rec_a[tid]
-                d["V_th_adapt"] = c.rec_A[tid] + EL
+                d["adaptation"] = c.rec.adaptation[tid]
+                d["V_th_adapt"] = c.rec.v_th_adapt[tid] + EL
             return d
         j = tid - c.n_rec
-        return {"V_m": c.out_v[j] + c.out_EL[j], "readout_signal": c.out_y[j], "target_signal": c.out_ystar[j],
-                "error_signal": c.out_err[j], "eprop_history_duration": c.h_count[tid] * self.dt}
+        return {"V_m": c.out.v_m[j] + c.out.E_L[j], "readout_signal": c.out.readout_signal[j], "target_signal": c.out.target_signal[j],
+                "error_signal": c.out.error_signal[j], "eprop_history_duration": c.history.n_entries[tid] * self.dt}
 
     # ---- connections ---------------------------------------------------------------------------
     def _conn_tables(self):
         """(kind, source gids, target tids, weights, delays in steps, model code) of the local
         connections; model code: index into st.ep_models, -1 static, -2 learning signal."""
         c, st = self.core, self.st
-        ls_src = np.repeat(st.out_gids_global, np.diff(np.asarray(c.ls_ptr)))
+        ls_src = np.repeat(st.out_gids_global, np.diff(np.asarray(c.delivery.ls_indptr)))
         n_ls = ls_src.size
-        return (("static", self._row_sources(c.st_ptr), np.asarray(c.st_tgt), np.asarray(c.st_w),
-                 np.asarray(c.st_delay), np.full(np.asarray(c.st_w).size, -1)),
-                ("eprop", self._row_sources(c.ep_ptr), np.asarray(c.ep_tgt), np.asarray(c.ep_w),
-                 np.asarray(c.ep_delay), np.asarray(c.ep_model)),
-                ("ls", ls_src, np.asarray(c.ls_tgt), np.asarray(c.ls_w), np.full(n_ls, st.d_or),
+        return (("static", self._row_sources(c.delivery.static_indptr), np.asarray(c.delivery.static_tgt_lid), np.asarray(c.delivery.static_weight),
+                 np.asarray(c.delivery.static_delay), np.full(np.asarray(c.delivery.static_weight).size, -1)),
+                ("eprop", self._row_sources(c.syn.indptr), np.asarray(c.syn.tgt_lid), np.asarray(c.syn.weight),
+                 np.asarray(c.syn.delay), np.asarray(c.syn.syn_model)),
+                ("ls", ls_src, np.asarray(c.delivery.ls_tgt_lid), np.asarray(c.delivery.ls_weight), np.full(n_ls, st.d_or),
                  np.full(n_ls, -2)))
 
     def _model_names(self):
@@ -485,7 +485,7 @@ class Simulation:
         names = self._model_names()
         sel = []
         for kind, s_arr, t_tid, _, _, models in self._conn_tables():
-            t_gid = np.asarray(c.tgt_gid)[t_tid] if t_tid.size else np.zeros(0, GID)
+            t_gid = np.asarray(c.delivery.tgt_gid)[t_tid] if t_tid.size else np.zeros(0, GID)
             m = np.ones(s_arr.size, bool)
             if src is not None:
                 m &= np.isin(s_arr, src)
@@ -506,7 +506,7 @@ class Simulation:
         cols = [[], [], [], [], []]
         for kind, idx in sel:
             _, s_arr, t_tid, w, d, mdl = tables[kind]
-            for col, arr in zip(cols, (s_arr[idx], np.asarray(c.tgt_gid)[t_tid[idx]], w[idx],
+            for col, arr in zip(cols, (s_arr[idx], np.asarray(c.delivery.tgt_gid)[t_tid[idx]], w[idx],
                                        d[idx] * self.dt, mdl[idx])):
                 col.append(arr)
         arrs = [np.concatenate(v) if v else np.zeros(0) for v in cols]
@@ -525,7 +525,7 @@ class Simulation:
         for k, v in params.items():
             if k == "weight":
                 for kind, idx in sel:
-                    arr = np.asarray({"static": c.st_w, "eprop": c.ep_w, "ls": c.ls_w}[kind])
+                    arr = np.asarray({"static": c.delivery.static_weight, "eprop": c.syn.weight, "ls": c.delivery.ls_weight}[kind])
                     if np.ndim(v) and self.comm.size > 1:
                         raise BadProperty("SynapseCollection.set: per-connection weight arrays need 1 rank")
                     arr[idx] = v if not np.ndim(v) else np.asarray(v)[: idx.size]
@@ -533,7 +533,7 @@ class Simulation:
                 for kk, vv in dict(v).items():
                     if kk not in ("m", "v"):
                         raise BadProperty(f"SynapseCollection.set: optimizer accepts m, v; got '{kk}'")
-                    arr = np.asarray(getattr(c, "ep_" + kk))
+                    arr = np.asarray(getattr(c.optimizer, kk))
                     for kind, idx in sel:
                         if kind == "eprop" and arr.size:     # empty when no model uses Adam
                             arr[idx] = vv

@@ -1,4 +1,5 @@
-"""The arrays of one rank, handed to the compiled core (csrc/core.pyx), and their growth policy.
+"""The arrays of one rank, handed to the compiled core (csrc/eprop_dist/, driver _driver.Core), and
+their growth policy.
 
 NumPy dtypes matching csrc/_typedefs.pxd: GID=int64 (gid_t), LID=int32 (lid_t), REAL=float64
 (real_t), STEP=int64 (step_t).
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _core
+from . import _driver
 
 GID = np.int64
 LID = np.int32
@@ -47,108 +48,124 @@ def _z(n, dtype=REAL):
 def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row, tgt_gids,
                static, eprop, ls, readout_gen, h_has, slots, spk_recorded, n_mm, any_adaptive=True,
                any_adam=True):
-    c = _core.Core()
+    """A Core (csrc/eprop_dist/_driver.pyx) with the arrays of every kernel allocated; parameter
+    values are filled by Simulation.push_all, the bsshslm extras by build.py."""
+    c = _driver.Core()
     c.dt = st.dt
     c.D = st.D
     c.shift = st.shift
     c.d_ro = st.d_ro
-    c.RL = RL
     c.n_rec, c.n_out, c.n_par = n_rec, n_out, n_par
     c.n_tgt = n_rec + n_out + n_par
     n_tgt = c.n_tgt
-    # recurrent parameter and state arrays (filled by Simulation.push_all)
-    for name in ("rec_model", "rec_sg", "rec_R", "rec_ias", "rec_refr_input"):
-        setattr(c, name, _z(n_rec, np.int32))
-    for name in ("rec_flush", "rec_ias_offset", "rec_ias_interval", "rec_r", "rec_last", "rec_iasc"):
-        setattr(c, name, _z(n_rec, STEP))
-    for name in ("rec_Pv", "rec_Pi", "rec_Vth", "rec_Vmin", "rec_Vreset", "rec_Ie", "rec_EL", "rec_beta",
-                 "rec_rho", "rec_creg", "rec_ftarget", "rec_kappa", "rec_kreg", "rec_sgh", "rec_sgw",
-                 "rec_tau", "rec_v", "rec_i", "rec_a", "rec_A", "rec_fav", "rec_psi", "rec_b"):
-        setattr(c, name, _z(n_rec))
-    c.rec_z = _z(n_rec, np.uint8)
-    for name in ("out_Pv", "out_Pi", "out_Vmin", "out_Ie", "out_EL", "out_v", "out_i", "out_y", "out_ystar",
-                 "out_err", "out_lw"):
-        setattr(c, name, _z(n_out))
-    (c.out_tgen, c.out_lwgen, c.out_tlag, c.out_lwlag, c.out_tw, c.out_lww) = readout_gen
-    c.par_flush = np.full(n_par, _core.INF_STEPS, STEP)
-    c.par_last = _z(n_par, STEP)
-    c.tgt_gid = np.ascontiguousarray(tgt_gids, GID)
-    c.spk_recorded = spk_recorded
-    c.rg_indptr = np.zeros(1, STEP)
-    c.rg_times = _z(0, STEP)
-    c.rg_values = _z(0)
-    c.ring = np.zeros((n_tgt, RL))
+    # recurrent neurons: parameter and state arrays (filled by Simulation.push_nodes)
+    rec = c.rec
+    for name in ("model", "surrogate_gradient_function", "refractory_counts", "ignore_and_spike",
+                 "refractory_input"):
+        setattr(rec, name, _z(n_rec, np.int32))
+    for name in ("flush_interval", "ignore_and_spike_offset", "ignore_and_spike_interval", "refractory_steps",
+                 "t_last_emit", "ignore_and_spike_countdown"):
+        setattr(rec, name, _z(n_rec, STEP))
+    for name in ("P_v_m", "P_i_in", "v_th", "v_min", "v_reset", "I_e", "E_L", "adapt_beta", "P_adapt", "c_reg",
+                 "f_target", "kappa", "kappa_reg", "surrogate_gradient_height", "surrogate_gradient_width",
+                 "tau_m", "v_m", "i_in", "adaptation", "v_th_adapt", "f_av", "surrogate_gradient",
+                 "refractory_input_sum"):
+        setattr(rec, name, _z(n_rec))
+    rec.z = _z(n_rec, np.uint8)
+    out = c.out
+    for name in ("P_v_m", "P_i_in", "v_min", "I_e", "E_L", "v_m", "i_in", "readout_signal", "target_signal",
+                 "error_signal", "learning_window_signal"):
+        setattr(out, name, _z(n_out))
+    (out.target_gen, out.learning_window_gen, out.target_gen_lag, out.learning_window_gen_lag,
+     out.target_weight, out.learning_window_weight) = readout_gen
+    c.parrots.flush_interval = np.full(n_par, _driver.INF_STEPS, STEP)
+    c.parrots.t_last_emit = _z(n_par, STEP)
+    dl = c.delivery
+    dl.tgt_gid = np.ascontiguousarray(tgt_gids, GID)
+    rc = c.recording
+    rc.spike_recorded = spk_recorded
+    gn = c.generators
+    gn.rate_indptr = np.zeros(1, STEP)
+    gn.rate_times = _z(0, STEP)
+    gn.rate_values = _z(0)
+    dl.ring_length = RL
+    dl.input_ring = np.zeros((n_tgt, RL))
     # histories
+    hs = c.history
     n_h = n_rec + n_out
     C = 64
-    c.C = C
-    c.h_psi = np.zeros((n_h, C))
-    c.h_L = np.zeros((n_h, C))
-    c.h_F = np.zeros((n_h, C))
-    c.h_valid = np.zeros((n_h, C), np.uint8)
-    c.h_upd = np.zeros((n_h, C), np.int32)
-    for name in ("h_front", "h_end", "h_count", "h_ulo", "h_nupd"):
-        setattr(c, name, _z(n_h, STEP))
-    c.h_has = h_has
-    c.h_cut = np.full(n_h, _core.INF_STEPS, STEP)
-    c.src_row = src_row
+    hs.capacity = C
+    hs.surrogate_gradient = np.zeros((n_h, C))
+    hs.learning_signal = np.zeros((n_h, C))
+    hs.firing_rate_reg = np.zeros((n_h, C))
+    hs.valid = np.zeros((n_h, C), np.uint8)
+    hs.update_count = np.zeros((n_h, C), np.int32)
+    for name in ("front", "end", "n_entries", "first_update_key", "n_update_keys"):
+        setattr(hs, name, _z(n_h, STEP))
+    hs.has_history = h_has
+    hs.isi_trace_cutoff = np.full(n_h, _driver.INF_STEPS, STEP)
+    dl.src_row_of_gid = src_row
     # CSRs
     s_src, s_tid, s_w, s_d = static
-    c.st_ptr = _csr_ptr(s_src, src_row, n_src_rows)
-    c.st_tgt = s_tid.astype(LID)
-    c.st_w = s_w.astype(REAL)
-    c.st_delay = s_d.astype(LID)
+    dl.static_indptr = _csr_ptr(s_src, src_row, n_src_rows)
+    dl.static_tgt_lid = s_tid.astype(LID)
+    dl.static_weight = s_w.astype(REAL)
+    dl.static_delay = s_d.astype(LID)
     e_src, e_tid, e_w, e_d, e_mod = eprop
     n_e = e_src.size
-    c.ep_ptr = _csr_ptr(e_src, src_row, n_src_rows)
-    c.ep_tgt = e_tid.astype(LID)
-    c.ep_delay = e_d.astype(np.int16)
-    c.ep_model = e_mod.astype(np.uint8)
-    c.ep_w = e_w.astype(REAL)
-    for name in ("ep_zbar", "ep_ebar", "ep_ereg", "ep_G", "ep_cum"):
-        setattr(c, name, _z(n_e))
-    c.ep_eps = _z(n_e if any_adaptive else 0)
+    syn = c.syn
+    syn.indptr = _csr_ptr(e_src, src_row, n_src_rows)
+    syn.tgt_lid = e_tid.astype(LID)
+    syn.delay = e_d.astype(np.int16)
+    syn.syn_model = e_mod.astype(np.uint8)
+    syn.weight = e_w.astype(REAL)
+    for name in ("z_bar", "e_bar", "e_bar_reg", "gradient"):
+        setattr(syn, name, _z(n_e))
+    syn.epsilon = _z(n_e if any_adaptive else 0)
+    opt = c.optimizer
+    opt.cumulative_gradient = _z(n_e)
     n_adam = n_e if any_adam else 0
-    c.ep_m, c.ep_v = _z(n_adam), _z(n_adam)
-    c.ep_b1p = np.ones(n_adam)
-    c.ep_b2p = np.ones(n_adam)
-    c.ep_eta = np.full(n_e, 1e-4)
-    c.ep_ostep = np.ones(n_e, LID)
-    for name in ("ep_tprev", "ep_rem", "ep_decay"):
-        setattr(c, name, _z(n_e, LID))
-    c.ep_pflush = _z(n_e, np.uint8)
-    c.ep_zpend = _z(n_e, np.uint64)
+    opt.m, opt.v = _z(n_adam), _z(n_adam)
+    opt.beta_1_power = np.ones(n_adam)
+    opt.beta_2_power = np.ones(n_adam)
+    opt.eta_current = np.full(n_e, 1e-4)
+    opt.optimization_step = np.ones(n_e, LID)
+    for name in ("t_spike_previous", "remaining_steps_until_cutoff", "decay_steps"):
+        setattr(syn, name, _z(n_e, LID))
+    syn.previous_was_flush = _z(n_e, np.uint8)
+    syn.z_pending = _z(n_e, np.uint64)
     # learning signals
     l_row, l_tid, l_w = ls
     ptr = np.zeros(n_out_global + 1, STEP)
     np.add.at(ptr, l_row + 1, 1)
-    c.ls_ptr = np.cumsum(ptr)
-    c.ls_tgt = l_tid.astype(LID)
-    c.ls_w = l_w.astype(REAL)
-    c.err_all = np.zeros((st.D, max(n_out_global, 0)))
-    c.err_loc = np.zeros((st.D, n_out))
-    c.gen_keys = _z(0, GID)
-    c.gen_pos = 0
+    dl.ls_indptr = np.cumsum(ptr)
+    dl.ls_tgt_lid = l_tid.astype(LID)
+    dl.ls_weight = l_w.astype(REAL)
+    dl.error_all = np.zeros((st.D, max(n_out_global, 0)))
+    dl.error_local = np.zeros((st.D, n_out))
+    gn.spike_gen_keys = _z(0, GID)
+    gn.spike_gen_next = 0
     cap_out = max(1, (n_rec + n_par) * st.D)
-    c.out_buf = _z(2 * cap_out, GID)
-    c.in_buf = _z(2 * max(cap_out, 1024), GID)
+    dl.spikes_out = _z(2 * cap_out, GID)
+    dl.spikes_in = _z(2 * max(cap_out, 1024), GID)
     # recorders
     sl_mm, sl_tid, sl_field, sl_ptr, sl_order = slots
-    c.mm_start = _z(n_mm, LID)
-    c.mm_stop = _z(n_mm, LID)
-    c.mm_interval = np.ones(n_mm, LID)
-    c.sl_mm, c.sl_tid, c.sl_field, c.sl_ptr, c.sl_order = sl_mm, sl_tid, sl_field, sl_ptr, sl_order
+    rc.multimeter_start = _z(n_mm, LID)
+    rc.multimeter_stop = _z(n_mm, LID)
+    rc.multimeter_interval = np.ones(n_mm, LID)
+    rc.slot_multimeter, rc.slot_tgt_lid, rc.slot_field = sl_mm, sl_tid, sl_field
+    rc.slot_indptr, rc.slot_order = sl_ptr, sl_order
     cap = max(1024, 4 * sl_mm.size * st.D)
-    c.smp_t = _z(cap, STEP)
-    c.smp_slot = _z(cap, LID)
-    c.smp_v = _z(cap)
+    rc.sample_t = _z(cap, STEP)
+    rc.sample_slot = _z(cap, LID)
+    rc.sample_value = _z(cap)
     cap = max(1024, 4 * n_tgt * st.D)
-    c.sr_key = _z(cap, GID)
-    c.sr_mult = _z(cap, LID)
+    rc.spike_key = _z(cap, GID)
+    rc.spike_multiplicity = _z(cap, LID)
     cap = 1024
-    c.wr_stamp, c.wr_src, c.wr_tgt = _z(cap, STEP), _z(cap, GID), _z(cap, GID)
-    c.wr_id = _z(cap, LID)
-    c.wr_w = _z(cap)
+    rc.weight_stamp, rc.weight_src_gid, rc.weight_tgt_gid = _z(cap, STEP), _z(cap, GID), _z(cap, GID)
+    rc.weight_recorder_id = _z(cap, LID)
+    rc.weight_value = _z(cap)
     return c
 
 
@@ -167,54 +184,57 @@ def _grow1(arr, n_min):
 
 def grow(c, what: int):
     """Enlarge the buffers named in the bit mask `what` (Core.grow_what)."""
-    R = _core.GROW_REASONS
+    R = _driver.GROW_REASONS
+    rc, dl = c.recording, c.delivery
     if what & R["history"]:
         grow_history(c)
     if what & R["samples"]:
-        need = c.n_samples + 4 * c.sl_mm.shape[0] * c.D + 1
-        c.smp_t = _grow1(np.asarray(c.smp_t), need)
-        c.smp_slot = _grow1(np.asarray(c.smp_slot), need)
-        c.smp_v = _grow1(np.asarray(c.smp_v), need)
+        need = rc.n_samples + 4 * rc.slot_multimeter.shape[0] * c.D + 1
+        for name in ("sample_t", "sample_slot", "sample_value"):
+            setattr(rc, name, _grow1(np.asarray(getattr(rc, name)), need))
     if what & R["spikerec"]:
-        need = c.n_spikerec + 4 * c.n_tgt * c.D + 1
-        c.sr_key = _grow1(np.asarray(c.sr_key), need)
-        c.sr_mult = _grow1(np.asarray(c.sr_mult), need)
+        need = rc.n_spikes + 4 * c.n_tgt * c.D + 1
+        rc.spike_key = _grow1(np.asarray(rc.spike_key), need)
+        rc.spike_multiplicity = _grow1(np.asarray(rc.spike_multiplicity), need)
     if what & R["weightrec"]:
-        need = 2 * c.wr_w.shape[0]
-        for name in ("wr_stamp", "wr_src", "wr_tgt", "wr_id", "wr_w"):
-            setattr(c, name, _grow1(np.asarray(getattr(c, name)), need))
+        need = 2 * rc.weight_value.shape[0]
+        for name in ("weight_stamp", "weight_src_gid", "weight_tgt_gid", "weight_recorder_id", "weight_value"):
+            setattr(rc, name, _grow1(np.asarray(getattr(rc, name)), need))
     if what & R["incoming"]:
-        c.in_buf = _grow1(np.asarray(c.in_buf), 2 * (c.n_incoming + c.gen_keys.shape[0]) + 2)
+        dl.spikes_in = _grow1(np.asarray(dl.spikes_in), 2 * (dl.n_incoming + c.generators.spike_gen_keys.shape[0]) + 2)
 
 
 def grow_history(c, C_new=None):
     """Double the history ring capacity C, re-laying every live key k at slot k % C_new."""
-    C = c.C
+    hs = c.history
+    C = hs.capacity
     if C_new is None:
         C_new = 2 * C
-    front = np.asarray(c.h_front)
-    ulo = np.asarray(c.h_ulo)
+    front = np.asarray(hs.front)
+    ulo = np.asarray(hs.first_update_key)
     base = np.minimum(front, ulo)
-    old = {name: np.asarray(getattr(c, name)) for name in ("h_psi", "h_L", "h_F", "h_valid", "h_upd")}
-    n_h = old["h_psi"].shape[0]
+    old = {name: np.asarray(getattr(hs, name)) for name in ("surrogate_gradient", "learning_signal",
+                                                            "firing_rate_reg", "valid", "update_count")}
+    n_h = old["surrogate_gradient"].shape[0]
     new = {name: np.zeros((n_h, C_new), dtype=a.dtype) for name, a in old.items()}
     rows = np.arange(n_h)
-    end = np.asarray(c.h_end)
+    end = np.asarray(hs.end)
     for off in range(C):
         keys = base + off
-        live = rows[keys <= end]          # entries < h_end, update counters <= h_end
+        live = rows[keys <= end]          # entries < end, update counters <= end
         k = keys[live]
         for name in old:
             new[name][live, k % C_new] = old[name][live, k % C]
     for name, a in new.items():
-        setattr(c, name, a)
-    c.C = C_new
-    if c.bss:   # firing-rate regulariser ring, by interval index q (alive: the last FRC intervals)
-        old_fr, F = np.asarray(c.h_fr), c.FRC
-        F_new = max(2 * F, C_new // c.T_int + 8)
+        setattr(hs, name, a)
+    hs.capacity = C_new
+    if c.bsshslm:   # firing-rate regulariser ring, by interval index q (alive: the last n_fr_intervals)
+        T = c.update_interval
+        old_fr, F = np.asarray(hs.firing_rate_reg_interval), hs.n_fr_intervals
+        F_new = max(2 * F, C_new // T + 8)
         new_fr = np.zeros((old_fr.shape[0], F_new))
-        q_now = max(0, (c.t - 2) // c.T_int + 1)
+        q_now = max(0, (c.t - 2) // T + 1)
         for q in range(max(0, q_now - F + 1), q_now + 1):
             new_fr[:, q % F_new] = old_fr[:, q % F]
-        c.h_fr = new_fr
-        c.FRC = F_new
+        hs.firing_rate_reg_interval = new_fr
+        hs.n_fr_intervals = F_new

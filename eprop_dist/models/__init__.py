@@ -1,6 +1,6 @@
 """Model catalogue: NEST model names, parameter names, units, defaults and validation.
 
-No physics here: the equations live next to the kernels in csrc/core.pyx and in
+No physics here: the equations live next to the kernels in csrc/eprop_dist/ and in
 eprop_dist/reference.py.  Every check raises :class:`~eprop_dist.errors.BadProperty` (or
 ``UnknownModel``/``UnknownParameter``) with a message that names the model and the field.
 """
@@ -21,7 +21,7 @@ REC_MODELS = ("eprop_iaf", "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_
 BSS_MODELS = ("eprop_iaf_bsshslm_2020", "eprop_iaf_adapt_bsshslm_2020", "eprop_readout_bsshslm_2020")
 LOSSES = ("mean_squared_error", "cross_entropy")
 SURROGATES = ("piecewise_linear", "exponential", "fast_sigmoid_derivative", "arctan_derivative")
-RECORDABLE_FIELDS = {  # multimeter field codes shared with csrc/core.pyx (F_*)
+RECORDABLE_FIELDS = {  # multimeter field codes shared with csrc/eprop_dist/_recording.pxd (F_*)
     "V_m": 0, "surrogate_gradient": 1, "learning_signal": 2, "eprop_history_duration": 3,
     "adaptation": 4, "V_th_adapt": 5, "readout_signal": 6, "target_signal": 7, "error_signal": 8,
     "readout_signal_unnorm": 9,

@@ -66,8 +66,8 @@ def test_each_rank_builds_only_its_share(comm):
     core = k._sim.core
     size, rank = comm.Get_size(), comm.Get_rank()
     assert core.n_rec == len([g for g in a.gids if g % size == rank])
-    assert np.asarray(core.ep_w).size == 20 * core.n_rec          # only incoming synapses of local targets
-    total = comm.allreduce(np.asarray(core.ep_w).size)
+    assert np.asarray(core.syn.weight).size == 20 * core.n_rec          # only incoming synapses of local targets
+    total = comm.allreduce(np.asarray(core.syn.weight).size)
     assert total == 20 * n
 
 

@@ -139,7 +139,7 @@ def test_timers_and_counters():
     assert set(t) >= {"build", "update", "deliver", "eprop", "communicate", "record"}
     assert t["update"] > 0 and t["eprop"] > 0
     # every e-prop synapse reports to the weight recorder: one event per counted transmission
-    assert res["kernel"]._sim.core.n_ep_events == len(res["handles"]["wr"].get("events")["times"]) > 1000
+    assert res["kernel"]._sim.core.delivery.n_ep_events == len(res["handles"]["wr"].get("events")["times"]) > 1000
 
 
 def test_get_connections_includes_learning_signals():

@@ -39,7 +39,7 @@ def silent_after(flush, cutoff, steps=3000, active=200):
     k.Connect(mm, rec + out)
     k.Simulate(float(steps))
     ev = mm.get("events")
-    return ev["eprop_history_duration"], k._sim.core.C
+    return ev["eprop_history_duration"], k._sim.core.history.capacity
 
 
 @pytest.mark.parametrize("flush,cutoff", [(50.0, 20.0), (50.0, np.inf), (30.0, 100.0)])

@@ -1,0 +1,186 @@
+# The window driver of one rank (DESIGN 1, SPEC 10.2).  Per communication window of D steps
+# starting at step W = Core.t:
+#   1. deliver (Core.deliver): device events join the incoming spikes (Delivery.add_device_events),
+#      learning signals of the last window (readout errors of iterations W-D..W-1,
+#      Delivery.deliver_learning_signals) and the deferred learning_signal samples
+#      (Recording.record_learning_signals), then the spikes of the last window through the local
+#      synapses in (stamp, source gid) order (Delivery.deliver_spikes: e-prop gradient window,
+#      optimizer, transmission of the updated weight)
+#   2. check room for the window (Core.check_capacity)
+#   3. advance recurrent neurons, parrots and readouts D steps (Core.step: _neurons_eprop or
+#      _neurons_bsshslm, Delivery.step_parrots)
+#   4. return EXCHANGE to the Python layer (MPI) or loop on (serial run)
+# `run` is resumable at step boundaries: it returns GROW when a buffer needs more room and the
+# Python layer (eprop_dist/state.py) reallocates and calls it again.  Kernels never allocate.
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+from libc.math cimport exp
+from _typedefs cimport EPROP_INF_STEPS
+from eprop_dist._neurons_eprop cimport step_recurrent, step_readouts
+from eprop_dist._neurons_bsshslm cimport step_recurrent_bsshslm, step_readouts_bsshslm
+from eprop_dist._delivery import spike_key, key_to_stamp_gid   # re-exported for the Python layer
+
+INF_STEPS = EPROP_INF_STEPS
+
+STATUS = {"DONE": DONE, "EXCHANGE": EXCHANGE, "GROW": GROW, "ERR_HISTORY": ERR_HISTORY}
+GROW_REASONS = {"history": GROW_HISTORY, "samples": GROW_SAMPLES, "spikerec": GROW_SPIKEREC,
+                "weightrec": GROW_WEIGHTREC, "incoming": GROW_INCOMING}
+
+
+cdef inline double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + 1e-9 * ts.tv_nsec
+
+
+cdef class Core:
+
+    def __init__(self):
+        self.t = 0
+        self.delivered = False
+        self.grow_what = 0
+        self.t_deliver = 0.0
+        self.t_update = 0.0
+        self.rec = RecurrentNeurons()
+        self.out = Readouts()
+        self.parrots = Parrots()
+        self.history = History()
+        self.optimizer = Optimizer()
+        self.syn = EpropSynapses()
+        self.bsshslm_syn = BsshslmSynapses()
+        self.delivery = Delivery()
+        self.generators = Generators()
+        self.recording = Recording()
+        self.recording.n_samples = 0
+        self.recording.n_spikes = 0
+        self.recording.n_weights = 0
+        self.generators.spike_gen_next = 0
+        self.delivery.n_outgoing = 0
+        self.delivery.n_incoming = 0
+        self.delivery.n_syn_events = 0
+        self.delivery.n_ep_events = 0
+        self.delivery.t_eprop = 0.0
+        # links between the kernels (fixed: the objects are never replaced, only their arrays)
+        s = self.syn
+        s.rec, s.out, s.history, s.optimizer = self.rec, self.out, self.history, self.optimizer
+        b = self.bsshslm_syn
+        b.syn, b.rec, b.out, b.history, b.optimizer = s, self.rec, self.out, self.history, self.optimizer
+        d = self.delivery
+        d.history, d.syn, d.bsshslm_syn, d.optimizer = self.history, s, b, self.optimizer
+        d.generators, d.recording = self.generators, self.recording
+
+    @property
+    def kernels(self):
+        """name -> state object of each kernel (for inspection, e.g. memory accounting)."""
+        return {"rec": self.rec, "out": self.out, "parrots": self.parrots, "history": self.history,
+                "optimizer": self.optimizer, "syn": self.syn, "bsshslm_syn": self.bsshslm_syn,
+                "delivery": self.delivery, "generators": self.generators, "recording": self.recording}
+
+    cdef void share_sizes(self):
+        """Copy the sizes the kernels need from the driver (the only place they are set)."""
+        self.syn.n_rec = self.n_rec
+        self.syn.shift = self.shift
+        self.bsshslm_syn.n_rec = self.n_rec
+        self.bsshslm_syn.update_interval = self.update_interval
+        self.bsshslm_syn.learning_window = self.learning_window
+        self.history.shift = self.shift
+        self.history.update_interval = self.update_interval
+        self.delivery.n_rec = self.n_rec
+        self.delivery.n_out = self.n_out
+        self.delivery.n_tgt = self.n_tgt
+        self.delivery.d_ro = self.d_ro
+        self.delivery.bsshslm = self.bsshslm
+
+    cdef int deliver(self) noexcept nogil:
+        """Deliveries at the window start W = t (capacity first: a GROW loses nothing)."""
+        cdef int64_t W = self.t, D = self.D
+        if self.recording.n_weights + self.delivery.weight_records_needed() > self.recording.weight_value.shape[0]:
+            self.grow_what = GROW_WEIGHTREC
+            return GROW
+        if not self.delivery.add_device_events(W, D):
+            self.grow_what = GROW_INCOMING
+            return GROW
+        if W > 0:
+            self.delivery.deliver_learning_signals(W, D)
+            self.recording.record_learning_signals(self.history, W, D)
+        if self.delivery.deliver_spikes(W) != 0:
+            return ERR_HISTORY
+        return 0
+
+    cdef void step(self, int64_t t) noexcept nogil:
+        """One iteration t of all local nodes: recurrent neurons, parrots, readouts."""
+        if self.bsshslm:
+            step_recurrent_bsshslm(self.rec, self.delivery, self.history, self.recording, t, self.dt,
+                                   self.reset_on_update)
+        else:
+            step_recurrent(self.rec, self.delivery, self.history, self.recording, t, self.dt)
+        self.delivery.step_parrots(self.parrots, t)
+        if self.bsshslm:
+            step_readouts_bsshslm(self.out, self.delivery, self.history, self.recording, self.generators,
+                                  t, self.dt, self.D, self.learning_window, self.reset_on_update)
+        else:
+            step_readouts(self.out, self.delivery, self.history, self.recording, self.generators, t,
+                          self.dt, self.D)
+
+    cdef int check_capacity(self) noexcept nogil:
+        """Before a window: room for D appends per history, samples, spike records."""
+        cdef int64_t n_slots = self.recording.slot_multimeter.shape[0]
+        self.grow_what = 0
+        if self.history.needs_growth(self.n_rec + self.n_out, self.n_rec, self.D, self.t, self.bsshslm):
+            self.grow_what |= GROW_HISTORY
+        if self.recording.n_samples + 2 * n_slots * self.D > self.recording.sample_value.shape[0]:
+            self.grow_what |= GROW_SAMPLES
+        if self.recording.n_spikes + self.n_tgt * self.D > self.recording.spike_key.shape[0]:
+            self.grow_what |= GROW_SPIKEREC
+        return GROW if self.grow_what else 0
+
+    def run(self, int64_t t_stop, bint serial):
+        """Advance to step t_stop (a multiple of D).  Returns the status code."""
+        cdef int st = 0
+        cdef int64_t i, j
+        cdef double t0
+        self.share_sizes()
+        with nogil:
+            while True:
+                if not self.delivered:
+                    if self.t >= t_stop:
+                        st = DONE
+                        break
+                    t0 = now()
+                    st = self.deliver()
+                    self.t_deliver += now() - t0
+                    if st != 0:
+                        break
+                    self.delivered = True
+                st = self.check_capacity()
+                if st != 0:
+                    break
+                t0 = now()
+                for i in range(self.D):
+                    self.step(self.t)
+                    self.t += 1
+                self.t_update += now() - t0
+                self.delivered = False
+                if serial:
+                    # every spike and readout is local: this window's output is the next delivery's input
+                    for i in range(self.D):
+                        for j in range(self.n_out):
+                            self.delivery.error_all[i, j] = self.delivery.error_local[i, j]
+                    if self.bsshslm:
+                        for j in range(self.n_out):
+                            self.delivery.readout_u_all[j] = self.delivery.readout_u_local[self.D - 1, j]
+                    for i in range(2 * self.delivery.n_outgoing):
+                        self.delivery.spikes_in[2 * self.delivery.n_incoming + i] = self.delivery.spikes_out[i]
+                    self.delivery.n_incoming += self.delivery.n_outgoing
+                    self.delivery.n_outgoing = 0
+                else:
+                    st = EXCHANGE
+                    break
+        return st
+
+
+def c_exp(const double[::1] x, double[::1] out):
+    """out = exp(x) with the C library's exp (bit-identical to NEST's std::exp, unlike np.exp)."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = exp(x[i])
