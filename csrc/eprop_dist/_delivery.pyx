@@ -30,6 +30,77 @@ cdef int _cmp_spike(const void* a, const void* b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses bsyn, Generators gn,
+                                Recording rc, Optimizer opt, int64_t W) noexcept nogil:
+    """The spikes of the last window in canonical (stamp, gid) order; each e-prop synapse runs
+    its send() (gradient window, optimizer) before it transmits the updated weight.  Returns 0,
+    or -1 when a synapse found a history entry missing (History.missing_t)."""
+    cdef int64_t i, p, q, s, gid, row, mult, m, RL = dl.ring_length
+    cdef int st
+    cdef real_t lam
+    cdef long cnt
+    cdef double t0
+    qsort(&dl.spikes_in[0], dl.n_incoming, 2 * sizeof(int64_t), _cmp_spike)
+    for i in range(dl.n_incoming):
+        s = key_stamp(dl.spikes_in[2 * i])
+        gid = dl.spikes_in[2 * i] & GID_MASK
+        mult = dl.spikes_in[2 * i + 1]
+        if gid >= dl.src_row_of_gid.shape[0] or dl.src_row_of_gid[gid] < 0:
+            continue
+        row = dl.src_row_of_gid[gid]
+        if mult < 0:
+            # poisson generator: an independent count per connection, keyed (seed, gid, conn, stamp)
+            lam = gn.poisson_lambda[-1 - mult]
+            for p in range(dl.static_indptr[row], dl.static_indptr[row + 1]):
+                cnt = poisson_count(lam, u01(gn.seed, <uint64_t>gid, dl.static_poisson_key[p], <uint64_t>s))
+                if cnt > 0:
+                    q = dl.static_tgt_lid[p]
+                    if q >= dl.n_rec + dl.n_out:
+                        dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += cnt
+                    else:
+                        dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += cnt * dl.static_weight[p]
+                    dl.n_syn_events += cnt
+            continue
+        if mult == 0:
+            if dl.bsshslm:      # bsshslm neurons send no flush events (SPEC 5: memory only)
+                continue
+            for p in range(syn.indptr[row], syn.indptr[row + 1]):
+                if syn.send(p, s, True, W) != 0:
+                    return -1
+            continue
+        for m in range(mult):
+            for p in range(dl.static_indptr[row], dl.static_indptr[row + 1]):
+                q = dl.static_tgt_lid[p]
+                if q >= dl.n_rec + dl.n_out:
+                    dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += 1.0
+                else:
+                    dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += dl.static_weight[p]
+            dl.n_syn_events += dl.static_indptr[row + 1] - dl.static_indptr[row]
+            t0 = now()
+            for p in range(syn.indptr[row], syn.indptr[row + 1]):
+                if dl.bsshslm:
+                    st = bsyn.send(p, s)
+                    if st < 0:
+                        return -1
+                    if st == 0:
+                        continue
+                elif syn.send(p, s, False, W) != 0:
+                    return -1
+                q = syn.tgt_lid[p]
+                dl.input_ring[q, (s + syn.delay[p] - 1) % RL] += syn.weight[p]
+                if opt.weight_recorder[syn.syn_model[p]] >= 0:
+                    rc.weight_stamp[rc.n_weights] = s
+                    rc.weight_src_gid[rc.n_weights] = gid
+                    rc.weight_tgt_gid[rc.n_weights] = dl.tgt_gid[q]
+                    rc.weight_value[rc.n_weights] = syn.weight[p]
+                    rc.weight_recorder_id[rc.n_weights] = opt.weight_recorder[syn.syn_model[p]]
+                    rc.n_weights += 1
+            dl.n_ep_events += syn.indptr[row + 1] - syn.indptr[row]
+            dl.t_eprop += now() - t0
+    dl.n_incoming = 0
+    return 0
+
+
 cdef class Delivery:
 
     cdef int64_t weight_records_needed(self) noexcept nogil:
@@ -88,73 +159,9 @@ cdef class Delivery:
                             self.history.learning_signal[j, e % self.history.capacity] += val
 
     cdef int deliver_spikes(self, int64_t W) noexcept nogil:
-        """The spikes of the last window in canonical (stamp, gid) order; each e-prop synapse runs
-        its send() (gradient window, optimizer) before it transmits the updated weight.  Returns 0,
-        or -1 when a synapse found a history entry missing (History.missing_t)."""
-        cdef int64_t i, p, q, s, gid, row, mult, m, RL = self.ring_length
-        cdef int st
-        cdef real_t lam
-        cdef long cnt
-        cdef double t0
-        qsort(&self.spikes_in[0], self.n_incoming, 2 * sizeof(int64_t), _cmp_spike)
-        for i in range(self.n_incoming):
-            s = key_stamp(self.spikes_in[2 * i])
-            gid = self.spikes_in[2 * i] & GID_MASK
-            mult = self.spikes_in[2 * i + 1]
-            if gid >= self.src_row_of_gid.shape[0] or self.src_row_of_gid[gid] < 0:
-                continue
-            row = self.src_row_of_gid[gid]
-            if mult < 0:
-                # poisson generator: an independent count per connection, keyed (seed, gid, conn, stamp)
-                lam = self.generators.poisson_lambda[-1 - mult]
-                for p in range(self.static_indptr[row], self.static_indptr[row + 1]):
-                    cnt = poisson_count(lam, u01(self.generators.seed, <uint64_t>gid, self.static_poisson_key[p], <uint64_t>s))
-                    if cnt > 0:
-                        q = self.static_tgt_lid[p]
-                        if q >= self.n_rec + self.n_out:
-                            self.input_ring[q, (s + self.static_delay[p] - 1) % RL] += cnt
-                        else:
-                            self.input_ring[q, (s + self.static_delay[p] - 1) % RL] += cnt * self.static_weight[p]
-                        self.n_syn_events += cnt
-                continue
-            if mult == 0:
-                if self.bsshslm:      # bsshslm neurons send no flush events (SPEC 5: memory only)
-                    continue
-                for p in range(self.syn.indptr[row], self.syn.indptr[row + 1]):
-                    if self.syn.send(p, s, True, W) != 0:
-                        return -1
-                continue
-            for m in range(mult):
-                for p in range(self.static_indptr[row], self.static_indptr[row + 1]):
-                    q = self.static_tgt_lid[p]
-                    if q >= self.n_rec + self.n_out:
-                        self.input_ring[q, (s + self.static_delay[p] - 1) % RL] += 1.0
-                    else:
-                        self.input_ring[q, (s + self.static_delay[p] - 1) % RL] += self.static_weight[p]
-                self.n_syn_events += self.static_indptr[row + 1] - self.static_indptr[row]
-                t0 = now()
-                for p in range(self.syn.indptr[row], self.syn.indptr[row + 1]):
-                    if self.bsshslm:
-                        st = self.bsshslm_syn.send(p, s)
-                        if st < 0:
-                            return -1
-                        if st == 0:
-                            continue
-                    elif self.syn.send(p, s, False, W) != 0:
-                        return -1
-                    q = self.syn.tgt_lid[p]
-                    self.input_ring[q, (s + self.syn.delay[p] - 1) % RL] += self.syn.weight[p]
-                    if self.optimizer.weight_recorder[self.syn.syn_model[p]] >= 0:
-                        self.recording.weight_stamp[self.recording.n_weights] = s
-                        self.recording.weight_src_gid[self.recording.n_weights] = gid
-                        self.recording.weight_tgt_gid[self.recording.n_weights] = self.tgt_gid[q]
-                        self.recording.weight_value[self.recording.n_weights] = self.syn.weight[p]
-                        self.recording.weight_recorder_id[self.recording.n_weights] = self.optimizer.weight_recorder[self.syn.syn_model[p]]
-                        self.recording.n_weights += 1
-                self.n_ep_events += self.syn.indptr[row + 1] - self.syn.indptr[row]
-                self.t_eprop += now() - t0
-        self.n_incoming = 0
-        return 0
+        """See _deliver_spikes."""
+        return _deliver_spikes(self, self.syn, self.bsshslm_syn, self.generators, self.recording,
+                               self.optimizer, W)
 
     cdef void step_parrots(self, Parrots par, int64_t t) noexcept nogil:
         """Iteration t of the parrot neurons: re-emit what arrived, multiplicity = number of
