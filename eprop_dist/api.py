@@ -145,7 +145,8 @@ class Kernel:
         self.blocks: list[ConnBlock] = []
         self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "alltoall",
                        "biological_time": 0.0, "total_num_virtual_procs": 1,
-                       "local_num_threads": 1, "print_time": False, **M.KERNEL_BSS}
+                       "local_num_threads": 1, "print_time": False, "eprop_fast_path": True,
+                       **M.KERNEL_BSS}
         self._sim = None
 
     def SetKernelStatus(self, params):
@@ -174,6 +175,11 @@ class Kernel:
                     raise BadProperty(f"kernel: '{k}' cannot be changed after the network was built")
                 if not (isinstance(v, (int, float)) and v > 0):
                     raise BadProperty(f"kernel: {k} must be > 0 ms, got {v!r}")
+            if k == "eprop_fast_path":
+                if not isinstance(v, (bool, np.bool_)):
+                    raise BadProperty(f"kernel: eprop_fast_path must be a bool, got {v!r}")
+                if self._sim is not None:
+                    raise BadProperty("kernel: 'eprop_fast_path' cannot be changed after the network was built")
             if k == "eprop_reset_neurons_on_update" and not isinstance(v, (bool, np.bool_)):
                 raise BadProperty(f"kernel: eprop_reset_neurons_on_update must be a bool, got {v!r}")
             self.status[k] = v

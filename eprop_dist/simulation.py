@@ -50,6 +50,7 @@ class Simulation:
         for pop in kernel.populations:
             self.push_nodes(pop, np.arange(pop.n), {}, None, initial=True)
         self.push_optimizers()
+        self._fast_classes()
         self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
                        "communicate": 0.0, "record": 0.0}
         self._prep_exchange()
@@ -90,6 +91,11 @@ class Simulation:
         EL = P["E_L"]
         Pv = c_exp(-dt / P["tau_m"])
         Pi = P["tau_m"] / P["C_m"] * (1.0 - Pv)
+        if not initial and {"tau_m", "kappa", "kappa_reg"} & set(params):
+            # the fast path's prefix quantities were built with the old alpha/kappa: from here on
+            # these targets take the step path (it reads the raw history entries)
+            np.asarray(c.history.fast_class)[tid] = -1
+            np.asarray(c.history.fast_only)[tid] = 0
         if pop.kind == "readout":
             j = tid - c.n_rec
             arr = lambda name: np.asarray(getattr(c.out, name))  # noqa: E731
@@ -182,6 +188,67 @@ class Simulation:
         for k, v in arrs.items():
             setattr(c.optimizer, k, v)
         c.recording.any_weight_recorder = bool(np.any(arrs["weight_recorder"] >= 0))
+        self._fast_only()
+
+    # ---- fast path (SPEC 10.4) -----------------------------------------------------------------
+    def _fast_classes(self):
+        """Parameter classes of the fast path: targets with the same (alpha, kappa, kappa_reg) share
+        one table of powers; the block length B is the largest power of two <= 64 whose powers
+        stay within a dynamic range of 16 (the precision of the prefix differences).  Adaptive
+        targets and kappa or kappa_reg = 0 stay on the step path (fast_class = -1)."""
+        c, hs = self.core, self.core.history
+        n_h = c.n_rec + c.n_out
+        cls = np.full(n_h, -1, np.int32)
+        hs.fast_path = False
+        if self.k.status.get("eprop_fast_path", True) and not c.bsshslm and n_h:
+            has = np.asarray(hs.has_history).astype(bool)
+            model = np.asarray(c.rec.model)
+            alpha = np.concatenate([np.asarray(c.rec.P_v_m), np.asarray(c.out.P_v_m)])
+            k1 = np.concatenate([np.asarray(c.rec.kappa), np.ones(c.n_out)])
+            k2 = np.concatenate([np.asarray(c.rec.kappa_reg), np.ones(c.n_out)])
+            ok = has & (alpha > 0) & (k1 > 0) & (k2 > 0)
+            ok[: c.n_rec] &= (model == REC_CODE["eprop_iaf"]) | (model == REC_CODE["eprop_iaf_psc_delta"])
+            keys, tabs, blocks = {}, [], []
+            j = np.arange(65, dtype=float)
+            for h in np.nonzero(ok)[0]:
+                key = (float(alpha[h]), float(k1[h]), float(k2[h]))
+                if key not in keys:
+                    a, ka, kb = key
+                    logs = [abs(math.log(x)) for x in (a, ka, kb, a / ka, a / kb) if x != 1.0]
+                    B = 64
+                    while B > 1 and logs and max(logs) * B > math.log(16.0):
+                        B //= 2
+                    tabs.append(np.stack([a ** j, a ** -j, ka ** j, ka ** -j, kb ** j, kb ** -j,
+                                          (a / ka) ** j, (a / kb) ** j]))
+                    blocks.append(B)
+                    keys[key] = len(keys)
+                cls[h] = keys[key]
+            if keys:
+                hs.class_powers = np.ascontiguousarray(np.stack(tabs))
+                hs.class_block = np.asarray(blocks, STEP)
+                hs.fast_path = True
+        hs.fast_class = cls
+        self._fast_only()
+
+    def _fast_only(self):
+        """Targets all of whose incoming e-prop synapses take the fast path (per-spike optimizer),
+        and whose learning_signal / eprop_history_duration is not recorded (both recordables
+        depend on which history entries exist, i.e. on NEST's middle erasure)."""
+        c, hs = self.core, self.core.history
+        n_h = c.n_rec + c.n_out
+        cls = np.asarray(hs.fast_class)
+        if cls.size != n_h:                      # before _fast_classes ran
+            return
+        step_tgt = np.zeros(n_h, bool)
+        if len(self.st.ep_models):
+            each = np.asarray(c.optimizer.optimize_each_step)[np.asarray(c.syn.syn_model)] != 0
+            if np.any(each):
+                step_tgt |= np.bincount(np.asarray(c.syn.tgt_lid)[each], minlength=n_h)[:n_h] > 0
+        fld = np.asarray(self.st.sl_field)
+        rec_h = np.asarray(self.st.sl_tid)[(fld == M.RECORDABLE_FIELDS["learning_signal"]) |
+                                           (fld == M.RECORDABLE_FIELDS["eprop_history_duration"])]
+        step_tgt[rec_h[rec_h < n_h]] = True
+        hs.fast_only = ((cls >= 0) & ~step_tgt & bool(hs.fast_path)).astype(np.uint8)
 
     def _wr_gids(self):
         return np.array([g for p in self.k.populations if p.kind == "weight_recorder"

@@ -104,6 +104,12 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row
         setattr(hs, name, _z(n_h, STEP))
     hs.has_history = h_has
     hs.isi_trace_cutoff = np.full(n_h, _driver.INF_STEPS, STEP)
+    hs.cmask = C - 1
+    hs.prefix = np.zeros((n_h, C, 6))          # fast path (filled by Simulation._fast_classes)
+    hs.fast_class = np.full(n_h, -1, np.int32)
+    hs.fast_only = np.zeros(n_h, np.uint8)
+    hs.class_block = np.ones(1, STEP)
+    hs.class_powers = np.ones((1, 8, 65))
     dl.src_row_of_gid = src_row
     # CSRs
     s_src, s_tid, s_w, s_d = static
@@ -205,18 +211,21 @@ def grow(c, what: int):
 
 
 def grow_history(c, C_new=None):
-    """Double the history ring capacity C, re-laying every live key k at slot k % C_new."""
+    """Double the history ring capacity C (a power of two), re-laying every live key k at slot
+    k % C_new."""
     hs = c.history
     C = hs.capacity
     if C_new is None:
         C_new = 2 * C
     front = np.asarray(hs.front)
     ulo = np.asarray(hs.first_update_key)
-    base = np.minimum(front, ulo)
+    # the fast path reads the prefix row of entry (window start - 1) >= min(front, ulo) - shift
+    base = np.maximum(np.minimum(front, ulo) - hs.shift, 0)
     old = {name: np.asarray(getattr(hs, name)) for name in ("surrogate_gradient", "learning_signal",
-                                                            "firing_rate_reg", "valid", "update_count")}
+                                                            "firing_rate_reg", "valid", "update_count",
+                                                            "prefix")}
     n_h = old["surrogate_gradient"].shape[0]
-    new = {name: np.zeros((n_h, C_new), dtype=a.dtype) for name, a in old.items()}
+    new = {name: np.zeros((n_h, C_new) + a.shape[2:], dtype=a.dtype) for name, a in old.items()}
     rows = np.arange(n_h)
     end = np.asarray(hs.end)
     for off in range(C):
@@ -228,6 +237,7 @@ def grow_history(c, C_new=None):
     for name, a in new.items():
         setattr(hs, name, a)
     hs.capacity = C_new
+    hs.cmask = C_new - 1
     if c.bsshslm:   # firing-rate regulariser ring, by interval index q (alive: the last n_fr_intervals)
         T = c.update_interval
         old_fr, F = np.asarray(hs.firing_rate_reg_interval), hs.n_fr_intervals

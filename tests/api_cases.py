@@ -79,10 +79,14 @@ def _collect(h, n_steps, extra_steps, rec_fields, out_fields):
     return res
 
 
-def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None):
-    """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles)."""
+def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None,
+               fast_path=None):
+    """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles).
+    fast_path: None = the kernel default (fast path on), False = the step-by-step reference path."""
     k = kernel or Kernel(comm=comm)
     k.set(resolution=float(case.get("dt", 1.0)), rng_seed=1)
+    if fast_path is not None:
+        k.set(eprop_fast_path=fast_path)
     if comm_window is not None:
         k.set(comm_window=comm_window)
     W_in, W_rec, W_out, B = (np.asarray(case[x], dtype=float) for x in ("W_in", "W_rec", "W_out", "B"))

@@ -21,11 +21,11 @@ cdef inline int process_entry(BsshslmSynapses b, EpropSynapses syn, History hs, 
     cdef int64_t key = t + 1 if readout else t
     cdef int64_t sl, lid
     cdef real_t e, zbar
-    if key < 0 or key < hs.front[h] or key >= hs.end[h] or not hs.valid[h, key % hs.capacity]:
+    if key < 0 or key < hs.front[h] or key >= hs.end[h] or not hs.valid[h, key & hs.cmask]:
         hs.missing_t = t
         hs.missing_tgt_lid = h
         return -1
-    sl = key % hs.capacity
+    sl = key & hs.cmask
     if readout:
         lid = h - b.n_rec
         zbar = b.out.P_v_m[lid] * syn.z_bar[k] + b.out.P_z_in[lid] * z

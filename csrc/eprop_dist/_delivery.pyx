@@ -155,8 +155,8 @@ cdef class Delivery:
                     j = self.ls_tgt_lid[p]
                     val = self.ls_weight[p] * err
                     if e >= 0 and self.history.has_history[j]:
-                        if self.history.front[j] <= e < self.history.end[j] and self.history.valid[j, e % self.history.capacity]:
-                            self.history.learning_signal[j, e % self.history.capacity] += val
+                        if self.history.front[j] <= e < self.history.end[j] and self.history.valid[j, e & self.history.cmask]:
+                            self.history.learning_signal[j, e & self.history.cmask] += val
 
     cdef int deliver_spikes(self, int64_t W) noexcept nogil:
         """See _deliver_spikes."""

@@ -57,6 +57,9 @@ cdef class Core:
         self.delivery.n_outgoing = 0
         self.delivery.n_incoming = 0
         self.delivery.n_syn_events = 0
+        self.syn.n_fast_events = 0
+        self.history.fast_path = False
+        self.history.prefix_done = 0
         self.delivery.n_ep_events = 0
         self.delivery.t_eprop = 0.0
         # links between the kernels (fixed: the objects are never replaced, only their arrays)
@@ -101,6 +104,8 @@ cdef class Core:
             return GROW
         if W > 0:
             self.delivery.deliver_learning_signals(W, D)
+            if self.history.fast_path:
+                self.history.complete_prefixes(self.n_rec, W - self.d_ro)
             self.recording.record_learning_signals(self.history, W, D)
         if self.delivery.deliver_spikes(W) != 0:
             return ERR_HISTORY

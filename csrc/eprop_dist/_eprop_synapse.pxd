@@ -36,5 +36,6 @@ cdef class EpropSynapses:
     cdef public History history
     cdef public Optimizer optimizer
     cdef public int64_t n_rec, shift
+    cdef public int64_t n_fast_events             # events whose window took the fast path (SPEC 10.4)
 
     cdef int send(self, int64_t k, int64_t s, bint is_flush, int64_t t_now) noexcept nogil

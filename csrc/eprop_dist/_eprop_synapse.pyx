@@ -11,10 +11,122 @@
 #     readout:   g_t = L_t z_bar
 #   then the traces decay over the skipped tail (decay_steps), and the summed gradient G goes
 #   through the optimizer with index s - 1 (optimize_each_step: each g_t with index t + 1).
+#
+# Fast path (SPEC 10.4), the default for per-spike optimisation onto non-adaptive targets
+# (History.fast_class >= 0; the step loop above stays the reference: kernel eprop_fast_path=False).
+# The window [a, a+n) is cut into pieces [p, q] at absolute block boundaries (multiples of B) and
+# before every entry where a presynaptic spike enters z_bar (set bits of z_pending).  In a piece
+# z_bar decays geometrically from Z = alpha z_bar_in + z_p, so with the block base b and the
+# target's prefix quantities (History.prefix; X_{p-1} = 0 when p == b), for each filter k (kappa:
+# signal W = L, s = 1; kappa_reg: W = F, s = 1 - kappa_reg), E = the trace before the piece:
+#   sum_{t=p..q} W_t e_bar_t = E k^(b-p+1) (R_q - R_{p-1})
+#                            + s Z alpha^(b-p) [(Q_q - Q_{p-1}) - A_{p-1} (R_q - R_{p-1})]
+#   e_bar_q = k^(q-p+1) E + s Z k^(q-b) alpha^(b-p) (A_q - A_{p-1})
+#   readout (g_t = err_t z_bar_t): sum = Z alpha^(b-p) (R_q - R_{p-1});  z_bar_q = Z alpha^(q-p).
+# Pieces shorter than FAST_DIRECT entries run the step recursion itself (prefix differences would
+# cancel most there).  The cost per event is O(1 + n/B + #spikes in the pipeline).
 from libc.math cimport pow
 from libc.stdint cimport INT32_MAX
 from eprop_dist._neurons cimport M_IAF_ADAPT, M_DELTA_ADAPT
 from eprop_dist._optimizer cimport optimize
+
+cdef extern from *:
+    """
+    #define eprop_ctz64(x) __builtin_ctzll(x)
+    """
+    int eprop_ctz64(uint64_t x) nogil
+
+cdef int64_t FAST_DIRECT = 8
+
+
+cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, real_t k1, real_t k2,
+                             int64_t a, int64_t n, uint64_t zp, real_t* zbar, real_t* ebar,
+                             real_t* ereg, real_t* G) noexcept nogil:
+    """The window [a, a+n) of one synapse onto target h (traces and gradient INOUT)."""
+    cdef int64_t cls = hs.fast_class[h]
+    cdef int64_t bmask = hs.class_block[cls] - 1, cmask = hs.cmask
+    cdef int64_t t = a, end = a + n, p, q, b, jp, jq, nxt, zi, u, sl
+    cdef uint64_t zbits = zp if n >= 64 else zp & (((<uint64_t>1) << n) - 1)
+    cdef uint64_t rest
+    cdef real_t s2 = 1.0 - k2, Z = zbar[0], E1 = ebar[0], E2 = ereg[0], g = G[0]
+    cdef real_t dR, Ap, Rp, Qp, am, e
+    # raw rows: prefix entries of 6, power tables of 65
+    cdef const real_t* P = &hs.prefix[h, 0, 0]
+    cdef const real_t* Pq
+    cdef const real_t* Pp
+    cdef const real_t* T = &hs.class_powers[cls, 0, 0]
+    cdef const real_t* psi_h = &hs.surrogate_gradient[h, 0]
+    cdef const real_t* L_h = &hs.learning_signal[h, 0]
+    cdef const real_t* F_h = &hs.firing_rate_reg[h, 0]
+    while t < end:
+        p = t
+        b = p - (p & bmask)
+        jp = p - b
+        q = b + bmask
+        if q > end - 1:
+            q = end - 1
+        zi = p - a
+        if zi < 64:
+            Z = alpha * Z + <real_t>((zbits >> zi) & 1)
+            rest = zbits >> (zi + 1) if zi < 63 else 0
+            if rest:
+                nxt = p + 1 + eprop_ctz64(rest)
+                if nxt - 1 < q:
+                    q = nxt - 1
+        else:
+            Z = alpha * Z
+        jq = q - b
+        if q - p < FAST_DIRECT:
+            for u in range(p, q + 1):          # the step recursion (same operations)
+                sl = u & cmask
+                if u > p:
+                    Z = alpha * Z
+                if readout:
+                    g += L_h[sl] * Z
+                else:
+                    e = psi_h[sl] * Z
+                    E1 = k1 * E1 + e
+                    E2 = k2 * E2 + s2 * e
+                    g += L_h[sl] * E1 + F_h[sl] * E2
+            t = q + 1
+            continue
+        Pq = P + 6 * (q & cmask)
+        Pp = P + 6 * ((p - 1) & cmask)
+        am = T[65 + jp]                            # alpha^(b-p)
+        if readout:
+            Rp = Pp[0] if jp > 0 else 0.0
+            g += Z * am * (Pq[0] - Rp)
+        else:
+            if jp > 0:                             # filter 1: kappa, signal L
+                Ap = Pp[0]
+                Rp = Pp[1]
+                Qp = Pp[2]
+            else:
+                Ap = 0.0
+                Rp = 0.0
+                Qp = 0.0
+            dR = Pq[1] - Rp
+            g += E1 * k1 * T[3 * 65 + jp] * dR + Z * am * ((Pq[2] - Qp) - Ap * dR)
+            E1 = T[2 * 65 + jq - jp + 1] * E1 + Z * T[2 * 65 + jq] * am * (Pq[0] - Ap)
+            if jp > 0:                             # filter 2: kappa_reg, signal F, input (1 - kappa_reg) e
+                Ap = Pp[3]
+                Rp = Pp[4]
+                Qp = Pp[5]
+            else:
+                Ap = 0.0
+                Rp = 0.0
+                Qp = 0.0
+            dR = Pq[4] - Rp
+            g += E2 * k2 * T[5 * 65 + jp] * dR + s2 * Z * am * ((Pq[5] - Qp) - Ap * dR)
+            E2 = T[4 * 65 + jq - jp + 1] * E2 + s2 * Z * T[4 * 65 + jq] * am * (Pq[3] - Ap)
+        Z = Z * T[jq - jp]
+        t = q + 1
+    zbar[0] = Z
+    ebar[0] = E1
+    ereg[0] = E2
+    G[0] = g
+
+
 
 
 cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeurons rec,
@@ -23,7 +135,7 @@ cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeu
     window being delivered.  Returns 0, or -1 when a needed history entry is missing."""
     cdef int64_t h = syn.tgt_lid[k]
     cdef int64_t sp = syn.t_spike_previous[k]
-    cdef int64_t isi, rem, n, a, i, t, sl, dec
+    cdef int64_t isi, rem, n, a, i, t, sl, dec, n_loop
     cdef int mdl = syn.syn_model[k]
     cdef uint64_t zp = syn.z_pending[k]
     cdef bint readout = h >= syn.n_rec
@@ -54,7 +166,13 @@ cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeu
         ereg = syn.e_bar_reg[k]
         eps = syn.epsilon[k] if adaptive else 0.0
         G = syn.gradient[k]
-        for i in range(n):
+        n_loop = n
+        if n > 0 and not each and hs.fast_path and hs.fast_class[h] >= 0 and \
+                a >= hs.front[h] and a + n <= hs.end[h] and (readout or a + n <= hs.prefix_done):
+            window_fast(hs, h, readout, alpha, kappa, kreg, a, n, zp, &zbar, &ebar, &ereg, &G)
+            syn.n_fast_events += 1
+            n_loop = 0
+        for i in range(n_loop):
             t = a + i
             z = <real_t>((zp >> i) & 1) if i < 64 else 0.0
             if t < 0:
@@ -63,7 +181,7 @@ cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeu
                 g = 0.0
                 zbar = alpha * zbar + z
             else:
-                sl = t % hs.capacity
+                sl = t & hs.cmask
                 if t < hs.front[h] or t >= hs.end[h] or not hs.valid[h, sl]:
                     hs.missing_t = t
                     hs.missing_tgt_lid = h

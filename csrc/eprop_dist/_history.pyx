@@ -4,14 +4,14 @@ from _typedefs cimport EPROP_INF_STEPS
 
 
 cdef inline void erase(History hs, int64_t h, int64_t key) noexcept nogil:
-    cdef int64_t sl = key % hs.capacity
+    cdef int64_t sl = key & hs.cmask
     if hs.valid[h, sl]:
         hs.valid[h, sl] = 0
         hs.n_entries[h] -= 1
 
 
 cdef inline void fix_front(History hs, int64_t h) noexcept nogil:
-    while hs.front[h] < hs.end[h] and not hs.valid[h, hs.front[h] % hs.capacity]:
+    while hs.front[h] < hs.end[h] and not hs.valid[h, hs.front[h] & hs.cmask]:
         hs.front[h] += 1
 
 
@@ -28,6 +28,7 @@ cdef class History:
         if sp > 0:
             # 2a. release the previous stamp
             update_dec(self, h, sp)
+        if sp > 0 and not self.fast_only[h]:
             # 2b. erase the part of the previous window that no other pending window needs
             cb = sp - self.shift + 1
             ce = cb + c if c < EPROP_INF_STEPS else EPROP_INF_STEPS
@@ -80,12 +81,12 @@ cdef class History:
         kmax = kmin
         q = kmin
         while q <= self.end[h]:
-            if self.update_count[h, q % self.capacity] > 0:
+            if self.update_count[h, q & self.cmask] > 0:
                 kmax = q
             q += T
         q = kmin
         while q <= kmax:
-            if self.update_count[h, q % self.capacity] == 0:
+            if self.update_count[h, q & self.cmask] == 0:
                 key = q if q > self.front[h] else self.front[h]
                 while key < q + T and key < self.end[h]:
                     erase(self, h, key)
@@ -99,6 +100,17 @@ cdef class History:
         if self.n_entries[h] == 0:
             self.front[h] = self.end[h]
 
+    cdef void complete_prefixes(self, int64_t n_rec, int64_t e_stop) noexcept nogil:
+        """Fast path: recurrent entries < e_stop have their complete learning signal now (it is
+        delivered at the window after readout iteration e + d_ro): write their R1, Q1."""
+        cdef int64_t e, j
+        for e in range(self.prefix_done if self.prefix_done > 0 else 0, e_stop):
+            for j in range(n_rec):
+                if self.has_history[j] and self.fast_class[j] >= 0:
+                    prefix_complete(self, j, e)
+        if e_stop > self.prefix_done:
+            self.prefix_done = e_stop
+
     cdef bint needs_growth(self, int64_t n_h, int64_t n_rec, int64_t D, int64_t t_now,
                            bint bsshslm) noexcept nogil:
         """Before a window: room for D appends per history (and, bsshslm, for the firing-rate
@@ -108,7 +120,8 @@ cdef class History:
             if self.has_history[h]:
                 span = self.end[h] - (self.front[h] if self.front[h] < self.first_update_key[h]
                                       else self.first_update_key[h])
-                if span + D + 1 > self.capacity:
+                # + shift: the fast path reads the prefix row of entry (window start - 1)
+                if span + D + self.shift + 1 > self.capacity:
                     return True
         if bsshslm:
             for h in range(n_rec):

@@ -124,7 +124,7 @@ cdef void step_readouts_bsshslm(Readouts out, Delivery dl, History hs, Recording
         out.error_signal[lid] = err
         if hs.has_history[j]:
             history_append(hs, j, t, 0.0, 0.0)          # ring key t = logical key t-1
-            hs.learning_signal[j, t % hs.capacity] = err
+            hs.learning_signal[j, t & hs.cmask] = err
         dl.error_local[w_idx, lid] = err
         dl.readout_u_local[w_idx, lid] = u
         out.i_in[lid] = out.I_e[lid]

@@ -3,7 +3,7 @@
 from libc.math cimport exp
 from libc.stdint cimport int32_t
 from eprop_dist._neurons cimport (M_IAF, M_IAF_ADAPT, M_DELTA_ADAPT, surrogate_gradient)
-from eprop_dist._history cimport history_append
+from eprop_dist._history cimport history_append, prefix_append
 from eprop_dist._delivery cimport emit
 from eprop_dist._generators cimport rate_value
 from eprop_dist._recording cimport (record, has_slots, F_VM, F_SG, F_HD, F_ADAPT, F_VTHA, F_YOUT,
@@ -102,6 +102,8 @@ cdef void step_recurrent(RecurrentNeurons rec, Delivery dl, History hs, Recordin
         F = rec.c_reg[j] * (rec.f_av[j] - rec.f_target[j] * dt)
         if hs.has_history[j]:
             history_append(hs, j, t, psi, F)
+            if hs.fast_path and hs.fast_class[j] >= 0:
+                prefix_append(hs, j, t, False)
         if model == M_IAF or model == M_IAF_ADAPT:
             rec.i_in[j] = rec.I_e[j]
         else:
@@ -145,7 +147,9 @@ cdef void step_readouts(Readouts out, Delivery dl, History hs, Recording rc, Gen
         out.error_signal[lid] = err
         if hs.has_history[j]:
             history_append(hs, j, t, 0.0, 0.0)
-            hs.learning_signal[j, t % hs.capacity] = err
+            hs.learning_signal[j, t & hs.cmask] = err
+            if hs.fast_path and hs.fast_class[j] >= 0:
+                prefix_append(hs, j, t, True)
         dl.error_local[w_idx, lid] = err
         out.i_in[lid] = out.I_e[lid]
         if has_slots(rc, j):

@@ -20,10 +20,10 @@ cdef class Recording:
                     if hs.has_history[j] and hs.n_entries[j] > 0:
                         if e < hs.front[j]:
                             e = hs.front[j]
-                        while e < hs.end[j] and not hs.valid[j, e % hs.capacity]:
+                        while e < hs.end[j] and not hs.valid[j, e & hs.cmask]:
                             e += 1
                         if e == u - self.learning_signal_shift and e < hs.end[j]:
-                            val = hs.learning_signal[j, e % hs.capacity]
+                            val = hs.learning_signal[j, e & hs.cmask]
                     self.sample_t[self.n_samples] = u
                     self.sample_slot[self.n_samples] = <int32_t>p
                     self.sample_value[self.n_samples] = val

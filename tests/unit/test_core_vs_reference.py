@@ -1,4 +1,5 @@
-"""Event-driven compiled core vs the dense time-driven oracle (eprop_dist/reference.py) on randomised
+"""Event-driven compiled core (step-by-step reference path, eprop_fast_path=False) vs the dense
+time-driven oracle (eprop_dist/reference.py) on randomised
 small networks: all four recurrent models (mixed), both optimizers, both optimizer modes, finite and
 infinite cutoff, flushes on and off, duplicate input spikes, batching, weight clipping."""
 import itertools
@@ -36,7 +37,7 @@ def test_random_network(seed, opt, each, cutoff):
     flush = 25.0 if seed % 2 else np.inf
     case = random_case(seed, optimizer=opt, each_step=each, cutoff=cutoff, flush=flush)
     ref = R.run_eprop_plus(**case)
-    got = run_core(case)
+    got = run_core(case, fast_path=False)
     assert ref["spikes"].sum() > 100 and len(ref["weight_events"]["stamp"]) > 1000   # the net is active
     assert_same(ref, got)
     # learning happened: transmitted weights differ from the initial ones
@@ -47,13 +48,13 @@ def test_random_network(seed, opt, each, cutoff):
 @pytest.mark.parametrize("model", ["eprop_iaf", "eprop_iaf_adapt", "eprop_iaf_psc_delta", "eprop_iaf_psc_delta_adapt"])
 def test_single_model_network(model):
     case = random_case(11, models=model, optimizer="adam", each_step=True, cutoff=20.0, flush=30.0)
-    assert_same(R.run_eprop_plus(**case), run_core(case))
+    assert_same(R.run_eprop_plus(**case), run_core(case, fast_path=False))
 
 
 def test_cutoff_zero_and_one():
     for cut in (0.0, 1.0, 2.0):
         case = random_case(5, optimizer="adam", each_step=False, cutoff=cut)
-        assert_same(R.run_eprop_plus(**case), run_core(case))
+        assert_same(R.run_eprop_plus(**case), run_core(case, fast_path=False))
 
 
 @pytest.mark.parametrize("opt", ["adam", "gradient_descent"])
@@ -67,7 +68,7 @@ def test_ignore_and_spike_neurons(opt):
     case["rec_params"]["ignore_and_spike_offset"] = rng.integers(1, 20, n_rec).astype(float)
     case["rec_params"]["ignore_and_spike_interval"] = rng.integers(5, 30, n_rec).astype(float)
     ref = R.run_eprop_plus(**case)
-    got = run_core(case)
+    got = run_core(case, fast_path=False)
     forced = got["spikes"][:, ::2]
     assert forced.sum() > 50
     assert_same(ref, got)

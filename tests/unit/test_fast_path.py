@@ -1,0 +1,106 @@
+"""The O(1) fast path of the e-prop+ gradient window (SPEC 10.4, csrc/core.pyx ep_window_fast) against
+the step-by-step reference path (kernel setting eprop_fast_path=False) on the randomised networks of
+the other suites: spikes equal, recorded signals and weights at rtol 1e-8.  Every case also checks
+that the fast path really ran (its event counter), so a silent fallback to the step path fails."""
+import itertools
+
+import numpy as np
+import pytest
+
+from api_cases import random_case, run_core
+import os, sys  # noqa: E401
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "invariance"))
+import invariance_net as inv  # noqa: E402
+
+SIGNALS = ("V_m", "surrogate_gradient", "learning_signal", "readout_signal", "target_signal", "error_signal",
+           "V_m_out")
+RTOL = 1e-8
+ATOL = 1e-8   # Adam's update m/(sqrt(v)+eps) amplifies gradient rounding by ~eta/eps: signals near 0
+
+
+def sorted_weights(w):
+    o = np.lexsort((w["target"], w["sender"], w["stamp"]))
+    return {k: np.asarray(v)[o] for k, v in w.items()}
+
+
+def assert_close(step, fast):
+    np.testing.assert_array_equal(fast["spikes"], step["spikes"])
+    for f in SIGNALS:
+        np.testing.assert_allclose(fast[f], step[f], rtol=RTOL, atol=ATOL, err_msg=f)
+    a, b = sorted_weights(step["weight_events"]), sorted_weights(fast["weight_events"])
+    for key in ("stamp", "sender", "target"):
+        np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+    np.testing.assert_allclose(b["weight"], a["weight"], rtol=RTOL, atol=ATOL)
+
+
+def compare(case, min_fast=1):
+    step = run_core(case, fast_path=False)
+    fast = run_core(case, fast_path=True)
+    assert step["kernel"]._sim.core.syn.n_fast_events == 0
+    n_fast = fast["kernel"]._sim.core.syn.n_fast_events
+    assert n_fast >= min_fast, f"fast path ran for {n_fast} events only"
+    assert_close(step, fast)
+    return n_fast
+
+
+@pytest.mark.parametrize("seed,opt,cutoff", list(itertools.product([1, 2, 3], ["adam", "gradient_descent"],
+                                                                     [np.inf, 12.0, 2.0])))
+def test_random_network_per_spike(seed, opt, cutoff):
+    """Mixed models (adaptive targets stay on the step path), flushes on for odd seeds."""
+    flush = 25.0 if seed % 2 else np.inf
+    case = random_case(seed, optimizer=opt, each_step=False, cutoff=cutoff, flush=flush)
+    compare(case, min_fast=500)
+
+
+@pytest.mark.parametrize("cutoff", [0.0, 1.0])
+def test_tiny_cutoffs(cutoff):
+    """Cutoffs below the z pipeline length: NEST's two-slot buffer carry (handled in ep_send)."""
+    case = random_case(5, optimizer="gradient_descent", each_step=False, cutoff=cutoff)
+    compare(case, min_fast=0)
+
+
+@pytest.mark.parametrize("model", ["eprop_iaf", "eprop_iaf_psc_delta"])
+def test_single_model_long_windows(model):
+    """Infinite cutoff, sparse input: windows of hundreds of steps cross many blocks."""
+    case = random_case(11, models=model, optimizer="gradient_descent", each_step=False, cutoff=np.inf,
+                       n_steps=600)
+    compare(case, min_fast=1000)
+
+
+def test_each_step_mode_stays_on_step_path():
+    case = random_case(4, optimizer="adam", each_step=True, cutoff=20.0)
+    fast = run_core(case, fast_path=True)
+    assert fast["kernel"]._sim.core.syn.n_fast_events == 0
+    assert_close(run_core(case, fast_path=False), fast)
+
+
+def test_ignore_and_spike():
+    case = random_case(21, optimizer="gradient_descent", each_step=False, cutoff=30.0, flush=40.0)
+    n_rec = case["W_in"].shape[0]
+    rng = np.random.default_rng(0)
+    case["rec_params"]["ignore_and_spike"] = np.arange(n_rec) % 2 == 0
+    case["rec_params"]["ignore_and_spike_offset"] = rng.integers(1, 20, n_rec).astype(float)
+    case["rec_params"]["ignore_and_spike_interval"] = rng.integers(5, 30, n_rec).astype(float)
+    compare(case, min_fast=500)
+
+
+@pytest.mark.parametrize("uniform", [True, False])
+def test_delays_and_windows(uniform):
+    """Delays > 1 (learning-signal shift != 2) and windows D = 1..3: fast == step to rtol 1e-8, and the
+    fast path is window-invariant bit for bit."""
+    step = inv.run(delay=3, comm_window=3, steps=402, uniform=uniform, fast_path=False)[1]
+    runs = {D: inv.run(delay=3, comm_window=D, steps=402, uniform=uniform)[1] for D in (1, 2, 3)}
+    assert runs[3]["n_fast"] > 500
+    t_max = 399.0
+    ref = inv.truncate(step, t_max)
+    for D, r in runs.items():
+        r = inv.truncate(r, t_max)
+        np.testing.assert_array_equal(r["spk_t"], ref["spk_t"])
+        np.testing.assert_array_equal(r["spk_s"], ref["spk_s"])
+        np.testing.assert_allclose(r["wr_w"], ref["wr_w"], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(r["y"], ref["y"], rtol=RTOL, atol=ATOL)
+        for key in r:
+            # final weights (c_*) are read before the last window's spikes were processed, which
+            # depends on D (as in tests/invariance)
+            if key != "n_fast" and not key.startswith("c_"):
+                np.testing.assert_array_equal(r[key], inv.truncate(runs[3], t_max)[key], err_msg=f"D={D} {key}")
