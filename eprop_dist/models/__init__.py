@@ -243,3 +243,12 @@ def get_model(models: dict, name: str) -> ModelSpec:
     if not isinstance(name, str) or name not in models:
         raise UnknownModel(f"unknown node model '{name}'; available: {', '.join(sorted(models))}")
     return models[name]
+
+
+def model_is_bss(catalogue, name):
+    """True for models of the bsshslm_2020 family (also CopyModel copies of them).
+
+    `catalogue` is anything with ``models`` and ``synapses`` dicts of specs (a Kernel)."""
+    spec = catalogue.models.get(name) or catalogue.synapses.get(name)
+    base = (spec.base or name) if spec is not None else name
+    return base in BSS_MODELS or base in BSS_SYNAPSES
