@@ -59,6 +59,9 @@ class ConnectMixin:
         post_pops = {p.kind for p in self._pop_of(post_g)} if post_g.size else set()
         # recording devices
         if pre_pops & {"multimeter"} or post_pops & {"spike_recorder"}:
+            if sspec.kind != "static":
+                raise IllegalConnection(f"Connect: {syn_model} cannot connect recording devices; recorders "
+                                        "connect with static_synapse (the default)")
             return self._connect_recorder(pre_g, post_g, pre_pops, post_pops)
         if post_pops & {"multimeter", "weight_recorder"} or pre_pops & {"spike_recorder", "weight_recorder"}:
             raise IllegalConnection("Connect: recorders connect as Connect(multimeter, neurons) and "
@@ -152,20 +155,31 @@ class ConnectMixin:
             if what == "delay":
                 raise BadProperty(f"{model}: random delays are not supported")
             return v
-        arr = np.asarray(v, dtype=float)
+        arr = self._numeric(v, what, model)
         if arr.ndim != 0:
             raise BadProperty(f"{model}: {what} must be a scalar or a random parameter for this rule")
         return float(arr)
+
+    @staticmethod
+    def _numeric(v, what, model):
+        try:
+            arr = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            raise BadProperty(f"Connect {model}: {what} must be numeric, got {v!r}") from None
+        if not np.all(np.isfinite(arr)):
+            raise BadProperty(f"Connect {model}: {what} must be finite; got {int(np.count_nonzero(~np.isfinite(arr)))} "
+                              "NaN/inf value(s)")
+        return arr
 
     def _expand(self, v, shape, what, model):
         if isinstance(v, RandomParameter):
             if what == "delay":
                 raise BadProperty(f"{model}: random delays are not supported")
             return v
-        arr = np.asarray(v, dtype=float)
+        arr = self._numeric(v, what, model)
         if arr.ndim == 0:
             return np.full(shape, float(arr))
-        if arr.shape != shape and not (len(shape) == 2 and arr.size == shape[0] * shape[1] and 1 in arr.shape):
+        if arr.shape != shape:
             raise IllegalConnection(f"Connect {model}: {what} has shape {arr.shape}, expected {shape} "
                                     "(n_post, n_pre)" if len(shape) == 2 else
                                     f"Connect {model}: {what} has shape {arr.shape}, expected {shape}")
@@ -244,9 +258,30 @@ class ConnectMixin:
                                         "use 1 (eprop_learning_window) or 2 (target_signal)")
 
 
+    def num_connections(self):
+        """Connections of this rank that GetConnections() returns (NEST: local to the MPI process).
+        Counted from the network description while every block is deterministic; a network with a
+        pairwise_bernoulli block is built first (collectively, as by Simulate)."""
+        if self._sim is None and all(b.rule != "pairwise_bernoulli" for b in self.blocks
+                                     if b.kind in ("static", "eprop", "learning_signal")):
+            n, r = self.comm.size, self.comm.rank
+            total = 0
+            for b in self.blocks:
+                if b.kind not in ("static", "eprop", "learning_signal"):
+                    continue
+                n_tgt = int(np.count_nonzero(b.tgt % n == r))
+                total += n_tgt * b.rule_args["indegree"] if b.rule == "fixed_indegree" else n_tgt
+            return total
+        return len(self.GetConnections())
+
     def GetConnections(self, source=None, target=None, synapse_model=None):
-        sim = self._ensure_built()
+        """This rank's connections (NEST: local), or every rank's under read_scope 'global'."""
         src = None if source is None else _as_gids(source, "source")
         tgt = None if target is None else _as_gids(target, "target")
-        return SynapseCollection(self, sim.select_connections(src, tgt, synapse_model))
+        if synapse_model is not None and synapse_model not in self.synapses:
+            raise UnknownModel(f"GetConnections: unknown synapse model '{synapse_model}'; available: "
+                               f"{', '.join(sorted(self.synapses))}")
+        sim = self._ensure_built()
+        return SynapseCollection(self, sim.select_connections(src, tgt, synapse_model),
+                                 scope=self.status["read_scope"])
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 
@@ -43,8 +44,8 @@ class ModelsMixin:
         if model in self.synapses:
             return self._set_syn_defaults(model, params)
         spec = M.get_model(self.models, model)
-        for k, v in params.items():
-            self.model_defaults[model][k] = M.check_value(model, spec, k, v)
+        checked = {k: M.check_value(model, spec, k, v) for k, v in params.items()}   # all, before any change
+        self.model_defaults[model].update(checked)
 
     def GetDefaults(self, model, key=None):
         if model in self.synapses:
@@ -61,8 +62,25 @@ class ModelsMixin:
         return d if key is None else d[key]
 
     def _set_syn_defaults(self, model, params):
+        """Synapse defaults; a bad entry leaves the model as it was."""
         spec = self.synapses[model]
+        saved = (copy.deepcopy(spec.defaults), copy.deepcopy(self.syn_common.get(model)))
+        try:
+            self._set_syn_defaults_checked(model, spec, params)
+        except Exception:
+            spec.defaults = saved[0]
+            if saved[1] is not None:
+                self.syn_common[model] = saved[1]
+            raise
+        if self._sim is not None and model in self.syn_common:
+            self._sim.push_optimizers()
+
+    def _set_syn_defaults_checked(self, model, spec, params):
         for k, v in params.items():
+            if k in ("weight", "delay", "tau_m_readout", "receptor_type") and not (
+                    isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                    and math.isfinite(v)):
+                raise BadProperty(f"{model}: {k} must be a finite number, got {v!r}")
             if k == "optimizer":
                 if spec.kind != "eprop":
                     raise UnknownParameter(f"{model}: unknown parameter 'optimizer'")
@@ -109,11 +127,15 @@ class ModelsMixin:
             raise BadProperty(f"{model}: optimizer type {t!r} unknown; must be one of {M.OPTIMIZER_TYPES}")
         if t != com["optimizer"]["type"] and self._sim is not None:
             raise BadProperty(f"{model}: optimizer type can only be changed while no synapse of the model exists")
-        checks = [("batch_size", lambda v: isinstance(v, (int, np.integer)) and v > 0, "an integer > 0"),
-                  ("eta", lambda v: v >= 0, ">= 0"),
-                  ("beta_1", lambda v: 0 <= v < 1, "in [0, 1)"),
-                  ("beta_2", lambda v: 0 <= v < 1, "in [0, 1)"),
-                  ("epsilon", lambda v: v >= 0, ">= 0")]
+        num = lambda v: isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)  # noqa: E731
+        checks = [("batch_size", lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0,
+                   "an integer > 0"),
+                  ("Wmin", lambda v: num(v) and not math.isnan(v), "a number"),
+                  ("Wmax", lambda v: num(v) and not math.isnan(v), "a number"),
+                  ("eta", lambda v: num(v) and 0 <= v < math.inf, "a finite number >= 0"),
+                  ("beta_1", lambda v: num(v) and 0 <= v < 1, "in [0, 1)"),
+                  ("beta_2", lambda v: num(v) and 0 <= v < 1, "in [0, 1)"),
+                  ("epsilon", lambda v: num(v) and 0 <= v < math.inf, "a finite number >= 0")]
         for k, ok, rule in checks:
             try:
                 good = bool(ok(cur[k]))
@@ -129,7 +151,5 @@ class ModelsMixin:
             if com["eta_change_count"] == 0:
                 com["eta_first_change"] = float(cur["eta"])
             com["eta_change_count"] += 1
-        com["optimizer"] = cur
-        if self._sim is not None:
-            self._sim.push_optimizers()
+        com["optimizer"] = cur              # pushed to the core by _set_syn_defaults
 

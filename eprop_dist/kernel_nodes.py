@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import models as M
-from .errors import BadProperty, EpropError, UnknownParameter
+from .errors import BadProperty, EpropError, NotImplementedFeature, UnknownParameter
 from .node_collections import NodeCollection, _stack
 
 
@@ -24,8 +24,13 @@ class Population:
 class NodesMixin:
     # ---- nodes -----------------------------------------------------------------------------
     def Create(self, model, n=1, params=None, positions=None):
+        if isinstance(n, (dict, list, tuple)) and params is None:      # NEST: Create(model, params)
+            n, params = (1 if isinstance(n, dict) else len(n)), n
+        if positions is not None:
+            raise NotImplementedFeature("Create: spatial 'positions' are not supported by eprop-dist; create "
+                                        "the nodes without positions")
         spec = M.get_model(self.models, model)
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
             raise BadProperty(f"Create: n must be a positive integer, got {n!r}")
         if self._sim is not None:
             raise EpropError("Create after the network was built (first Simulate or GetConnections) "
@@ -34,7 +39,7 @@ class NodesMixin:
         pars = {}
         for k, p in spec.params.items():
             d = self.model_defaults[model][k]
-            if p.kind in ("array", "list"):
+            if p.kind in ("array", "list", "nodes"):
                 pars[k] = [copy.copy(d) for _ in range(n)]
             elif p.kind == "str":
                 pars[k] = np.array([d] * n, dtype=object)
@@ -48,7 +53,13 @@ class NodesMixin:
         self.n_nodes += n
         nc = NodeCollection(self, np.arange(pop.first, pop.first + n))
         if params is not None:
-            nc.set(params)
+            try:
+                nc.set(params)
+            except Exception:          # a bad parameter creates nothing
+                self.populations.pop()
+                self.pop_first.pop()
+                self.n_nodes -= n
+                raise
         return nc
 
     def _pop_index(self, gids):
@@ -70,19 +81,45 @@ class NodesMixin:
             yield pop, gids[sel] - pop.first, sel
 
     def _set_nodes(self, gids, params):
-        for pop, pos, sel in self._groups(gids):
+        """Set node parameters; every value is checked before the core sees any, and a bad one leaves
+        every node as it was (the touched entries are restored)."""
+        groups = list(self._groups(gids))
+        saved = []
+        for pop, pos, _ in groups:
+            for k in params:
+                if k in pop.params:
+                    arr = pop.params[k]
+                    saved.append((arr, pos, arr[pos].copy() if isinstance(arr, np.ndarray) else [arr[i] for i in pos]))
+        try:
+            pushes, clears = self._set_nodes_checked(groups, gids, params)
+        except Exception:
+            for arr, pos, old in saved:
+                if isinstance(arr, np.ndarray):
+                    arr[pos] = old
+                else:
+                    for i, o in zip(pos, old):
+                        arr[i] = o
+            raise
+        if self._sim is not None:
+            for g in clears:
+                self._sim.clear_events(g)
+            for pop, pos, old_EL in pushes:
+                self._sim.push_nodes(pop, pos, params, old_EL)
+
+    def _set_nodes_checked(self, groups, gids, params):
+        pushes, clears = [], []
+        for pop, pos, sel in groups:
             spec = self.models[pop.model]
             old_EL = pop.params["E_L"][pos].copy() if "E_L" in pop.params else None
             for k, v in params.items():
                 if k == "n_events" and pop.kind in ("multimeter", "spike_recorder", "weight_recorder"):
                     if v != 0:
                         raise BadProperty(f"{pop.model}: n_events can only be set to 0 (clears the events)")
-                    if self._sim is not None:
-                        self._sim.clear_events(pop.first + pos)
+                    clears.append(pop.first + pos)
                     continue
                 v = M.check_value(pop.model, spec, k, v)
                 p = spec.params[k]
-                if p.kind in ("array", "list"):
+                if p.kind in ("array", "list", "nodes"):
                     per_node = isinstance(v, list) and len(v) == len(gids) and p.kind == "array"
                     for j, (ps, sj) in enumerate(zip(pos, sel)):
                         pop.params[k][ps] = np.asarray(v[sj], dtype=float) if per_node else copy.copy(v)
@@ -111,8 +148,8 @@ class NodesMixin:
                         if r not in M.RECORDABLE_FIELDS:
                             raise BadProperty(f"multimeter: cannot record '{r}'; recordables: "
                                               f"{', '.join(M.RECORDABLE_FIELDS)}")
-            if self._sim is not None:
-                self._sim.push_nodes(pop, pos, params, old_EL)
+            pushes.append((pop, pos, old_EL))
+        return pushes, clears
 
     def _check_rec(self, pop, pos, params):
         P = pop.params
@@ -147,8 +184,11 @@ class NodesMixin:
             pop = self._pop_of([g])[0]
             pos = g - pop.first
             d = {"model": pop.model, "global_id": int(g)}
+            spec = self.models[pop.model]
             for k, arr in pop.params.items():
                 v = arr[pos]
+                if spec.params[k].kind == "nodes":
+                    v = NodeCollection(self, v)
                 d[k] = v.item() if isinstance(v, np.generic) else v
             if "f_target" in d:
                 d["f_target"] = d["f_target"] / 1000.0   # NEST quirk: returned in spikes/ms

@@ -35,6 +35,12 @@ if [ "${EPROP_SKIP_DEBUG:-0}" != 1 ]; then
     run_pytest python -m pytest -q -p no:cacheprovider -x tests/unit
     python setup.py -q build_ext --inplace --force >/dev/null
 fi
+if [ "${EPROP_SKIP_NEST_SUITE:-0}" != 1 ]; then
+    echo "--- NEST 3.10's own e-prop test files, unchanged (tests/nest_suite), 1 rank and 2 ranks ---"
+    python -m pip install -q -e ".[nest]"
+    run_pytest timeout 1200 python tests/nest_suite/run_nest_suite.py
+    run_pytest timeout 1200 "$MPIEXEC" -n 2 python tests/nest_suite/run_nest_suite.py
+fi
 for n in 2 3; do
     echo "--- MPI suite on $n ranks ---"
     run_pytest timeout 1500 "$MPIEXEC" -n "$n" python -m pytest -q -p no:cacheprovider --with-mpi tests/mpi

@@ -45,7 +45,7 @@ class Param:
     default: object
     check: object = None          # callable(value) -> bool, for scalars
     rule: str = ""                # text for the error message
-    kind: str = "float"           # float | bool | str | array | list
+    kind: str = "float"           # float | bool | str | array | list | nodes (node ids)
 
 
 @dataclass
@@ -163,7 +163,12 @@ BUILTIN["spike_recorder"] = ModelSpec("spike_recorder", "spike_recorder", {
     "start": Param(0.0, _nonneg, ">= 0"),
     "stop": Param(INF, _nonneg, ">= 0"),
 })
-BUILTIN["weight_recorder"] = ModelSpec("weight_recorder", "weight_recorder", {})
+BUILTIN["weight_recorder"] = ModelSpec("weight_recorder", "weight_recorder", {
+    "senders": Param((), None, "", "nodes"),      # record only synapses from these (empty: all)
+    "targets": Param((), None, "", "nodes"),      # record only synapses onto these (empty: all)
+    "start": Param(0.0, _nonneg, ">= 0"),
+    "stop": Param(INF, _nonneg, ">= 0"),
+})
 
 NEURON_KINDS = ("rec", "readout", "parrot")
 DEVICE_KINDS = ("spike_generator", "step_rate_generator", "poisson_generator",
@@ -223,6 +228,15 @@ def check_value(model: str, spec: ModelSpec, key: str, value):
         arr = np.asarray(value, dtype=np.float64).ravel()
         if not np.all(np.isfinite(arr)):
             raise BadProperty(f"{model}: {key} must contain finite numbers")
+        return arr
+    if p.kind == "nodes":
+        gids = getattr(value, "gids", value)        # a NodeCollection or node ids
+        arr = np.asarray(gids)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise BadProperty(f"{model}: {key} must be a NodeCollection or node ids, got {value!r}")
+        arr = np.unique(arr.astype(np.int64).ravel())
+        if arr.size and arr[0] < 1:
+            raise BadProperty(f"{model}: {key} contains node ids < 1")
         return arr
     if p.kind == "list":
         if isinstance(value, str):
