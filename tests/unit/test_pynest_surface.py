@@ -139,7 +139,7 @@ def test_print_time_splitting_gives_the_same_results():
     for pt in (False, True):
         nest.ResetKernel()
         nest.set(print_time=pt)
-        h = small_net()
+        small_net()
         nest.Simulate(60.0)
         res.append(nest.GetConnections().get("weight"))
     np.testing.assert_array_equal(res[0], res[1])
