@@ -243,6 +243,9 @@ def check_value(model: str, spec: ModelSpec, key: str, value):
             value = [value]
         return list(value)
     try:
+        if isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USO" and \
+                any(isinstance(x, (str, bytes)) for x in np.ravel(np.asarray(value, dtype=object))):
+            raise TypeError
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise BadProperty(f"{model}: {key} must be a number, got {value!r}") from None
