@@ -267,3 +267,46 @@ def test_non_finite_weight_stops_training():
     small_net(eta=1e306, wmax=np.inf)
     with pytest.raises(nest.KernelException, match="became non-finite"):
         nest.Simulate(60.0)
+
+
+# ---- Simulate of any multiple of the resolution --------------------------------------------------
+def delayed_net(comm_window=None):
+    nest.ResetKernel()
+    if comm_window is not None:
+        nest.set(comm_window=comm_window)
+    gen = nest.Create("spike_generator", 3)
+    par = nest.Create("parrot_neuron", 3)
+    rec = nest.Create("eprop_iaf", 4, {"V_th": -69.5})
+    sr = nest.Create("spike_recorder")
+    nest.Connect(gen, par, "one_to_one", {"delay": 3.0})
+    nest.Connect(par, rec, "all_to_all", {"synapse_model": "eprop_synapse", "weight": 40.0, "delay": 3.0})
+    nest.Connect(rec, rec, {"rule": "all_to_all", "allow_autapses": False},
+                 {"synapse_model": "eprop_synapse", "weight": 5.0, "delay": 4.0})
+    nest.Connect(par + rec, sr)
+    gen.set([{"spike_times": [1.0, 4.0, 9.0]}, {"spike_times": [2.0, 7.0]}, {"spike_times": [5.0, 11.0, 13.0]}])
+    return sr
+
+
+def test_simulate_any_multiple_of_the_resolution():
+    """Minimum delay 3 ms: Simulate(20.0) runs (NEST semantics) and equals an explicit window of 1 step,
+    also when split as 20 + 1 + 6 ms."""
+    runs = []
+    for cw, parts in ((None, (20.0, 1.0, 6.0)), (1, (27.0,)), (1, (20.0, 7.0))):
+        sr = delayed_net(cw)
+        for ms in parts:
+            nest.Simulate(ms)
+        assert nest.biological_time == 27.0 and nest.GetKernelStatus("comm_window") == 1
+        runs.append((sr.get("events"), nest.GetConnections().get("weight")))
+    assert runs[0][0]["times"].size > 10
+    for ev, w in runs[1:]:
+        np.testing.assert_array_equal(ev["times"], runs[0][0]["times"])
+        np.testing.assert_array_equal(ev["senders"], runs[0][0]["senders"])
+        np.testing.assert_array_equal(w, runs[0][1])
+
+
+def test_simulate_time_the_window_does_not_divide_is_refused_with_the_way_out():
+    delayed_net()
+    nest.Simulate(6.0)                   # window D = 3 (the minimum delay)
+    with pytest.raises(nest.BadProperty, match="set comm_window=1"):
+        nest.Simulate(4.0)
+    assert nest.biological_time == 6.0
