@@ -272,7 +272,8 @@ class ConnectMixin:
                 n_tgt = int(np.count_nonzero(b.tgt % n == r))
                 total += n_tgt * b.rule_args["indegree"] if b.rule == "fixed_indegree" else n_tgt
             return total
-        return len(self.GetConnections())
+        sim = self._ensure_built()            # rank-local build; counting never communicates
+        return int(sum(len(idx) for _, idx in sim.select_connections(None, None, None)))
 
     def GetConnections(self, source=None, target=None, synapse_model=None):
         """This rank's connections (NEST: local), or every rank's under read_scope 'global'."""

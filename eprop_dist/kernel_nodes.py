@@ -183,7 +183,9 @@ class NodesMixin:
         for g in gids:
             pop = self._pop_of([g])[0]
             pos = g - pop.first
-            d = {"model": pop.model, "global_id": int(g)}
+            # NEST: neurons live on one rank (state only there); devices are on every rank
+            local = pop.kind not in M.NEURON_KINDS or int(g) % self.comm.size == self.comm.rank
+            d = {"model": pop.model, "global_id": int(g), "local": bool(local)}
             spec = self.models[pop.model]
             for k, arr in pop.params.items():
                 v = arr[pos]

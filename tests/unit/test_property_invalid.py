@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import eprop_dist as nest
@@ -131,3 +131,16 @@ def test_invalid_kernel_values_are_rejected_naming_the_key(data):
     after = nest.GetKernelStatus()
     assert {k: v for k, v in after.items() if k != "read_scope"} == \
         {k: v for k, v in before.items() if k != "read_scope"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=names)
+def test_unknown_config_keys_are_named(tmp_path, capsys, key):
+    from eprop_dist.cli import main
+    from eprop_dist.tasks.sine_waves import DEFAULTS
+    assume(key not in DEFAULTS and key != "task")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"{key} = 1\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out")]) == 2
+    assert repr(key) in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.h5").exists()
