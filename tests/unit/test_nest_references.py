@@ -1,4 +1,4 @@
-"""The NEST 3.10 reference numbers (shared/reference/nest_eprop_references.json), reproduced through
+"""The NEST 3.10 reference numbers (tests/data/nest_eprop_references.json), reproduced through
 the NEST-style API and the compiled core, with each setup built as SPEC 6.1 describes (same node
 creation order, same numpy random calls in the same order)."""
 import numpy as np
