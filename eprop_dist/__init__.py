@@ -208,10 +208,8 @@ class _EpropModule(_types.ModuleType):
         set_verbosity(level)
 
     def __getattr__(self, name):
-        if not name.startswith("_"):
-            st = _kernel.GetKernelStatus()
-            if name in st:
-                return st[name]
+        if not name.startswith("_") and (name in _kernel.status or name in _kernel.KEYS_COMPUTED):
+            return _kernel.GetKernelStatus(name)
         raise AttributeError(f"module 'eprop_dist' has no attribute '{name}'")
 
     def __setattr__(self, name, value):

@@ -258,10 +258,11 @@ class ConnectMixin:
                                         "use 1 (eprop_learning_window) or 2 (target_signal)")
 
 
-    def num_connections(self):
+    def num_connections(self, build=True):
         """Connections of this rank that GetConnections() returns (NEST: local to the MPI process).
         Counted from the network description while every block is deterministic; a network with a
-        pairwise_bernoulli block is built first (collectively, as by Simulate)."""
+        pairwise_bernoulli block is built first (rank-local, no communication; after that Create and
+        Connect are refused, as after Simulate), unless build=False (then None)."""
         if self._sim is None and all(b.rule != "pairwise_bernoulli" for b in self.blocks
                                      if b.kind in ("static", "eprop", "learning_signal")):
             n, r = self.comm.size, self.comm.rank
@@ -272,6 +273,8 @@ class ConnectMixin:
                 n_tgt = int(np.count_nonzero(b.tgt % n == r))
                 total += n_tgt * b.rule_args["indegree"] if b.rule == "fixed_indegree" else n_tgt
             return total
+        if not build and self._sim is None:
+            return None
         sim = self._ensure_built()            # rank-local build; counting never communicates
         return int(sum(len(idx) for _, idx in sim.select_connections(None, None, None)))
 

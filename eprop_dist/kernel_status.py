@@ -101,6 +101,9 @@ class StatusMixin:
                 continue                   # always the number of ranks (see _check_kernel_value)
             self.status[k] = v
 
+    KEYS_COMPUTED = ("biological_time", "total_num_virtual_procs", "num_processes", "local_num_threads_max",
+                     "network_size", "node_models", "synapse_models", "num_connections")
+
     def GetKernelStatus(self, key=None):
         if key is not None and not isinstance(key, str):
             keys = list(key)
@@ -120,7 +123,9 @@ class StatusMixin:
         st["node_models"] = tuple(self.models)
         st["synapse_models"] = tuple(self.synapses)
         if key is None:
-            st["num_connections"] = self.num_connections()
+            n = self.num_connections(build=False)
+            if n is not None:        # (a pairwise_bernoulli network counts once built: ask for the key)
+                st["num_connections"] = n
             return st
         if key == "num_connections":
             return self.num_connections()

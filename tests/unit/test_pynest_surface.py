@@ -310,3 +310,15 @@ def test_simulate_time_the_window_does_not_divide_is_refused_with_the_way_out():
     with pytest.raises(nest.BadProperty, match="set comm_window=1"):
         nest.Simulate(4.0)
     assert nest.biological_time == 6.0
+
+
+def test_kernel_status_does_not_build_a_bernoulli_network():
+    a = nest.Create("eprop_iaf", 20)
+    nest.Connect(a, a, {"rule": "pairwise_bernoulli", "p": 0.3}, {"synapse_model": "eprop_synapse"})
+    st = nest.GetKernelStatus()
+    assert "num_connections" not in st and nest.kernel()._sim is None
+    assert nest.resolution == 1.0 and nest.kernel()._sim is None
+    b = nest.Create("eprop_iaf", 2)                  # still possible: nothing was built
+    nest.Connect(b, a[:2], "one_to_one", {"synapse_model": "eprop_synapse"})
+    n = nest.GetKernelStatus("num_connections")      # builds this rank's share to count
+    assert n == len(nest.GetConnections()) and 2 + 0.15 * 400 < n < 2 + 0.45 * 400
