@@ -126,7 +126,8 @@ def test_reads_on_one_rank_are_local_and_never_block(tmp_path, n):
             "ev_senders": [int(x) for x in ev["senders"]], "mm_senders": sorted(set(int(x) for x in mev["senders"])),
             "n_all": int(len(allc["source"])), "all_senders": [int(x) for x in alle["senders"]],
             "root_is_none": root is None, "num_connections": nest.GetKernelStatus("num_connections"),
-            "vps": nest.total_num_virtual_procs}))
+            "vps": nest.total_num_virtual_procs, "local": [bool(x) for x in rec.get("local")],
+            "sr_local": sr.get("local")}))
         print("finished", rank)
     """.replace("n_last", str(n - 1)).replace("OUT_DIR", str(tmp_path)), tmp_path, n)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -143,5 +144,6 @@ def test_reads_on_one_rank_are_local_and_never_block(tmp_path, n):
         assert r["n_all"] == 24                                              # every rank's share
         assert r["vps"] == n
         assert r["root_is_none"] == (r["rank"] != 0)
+        assert r["local"] == [g % n == r["rank"] for g in rec_gids] and r["sr_local"] is True
     assert sorted(s for r in res for s in r["ev_senders"]) == sorted(res[0]["all_senders"])
     assert len(res[0]["all_senders"]) > 10
