@@ -174,7 +174,7 @@ def build(kernel, comm) -> RankState:
     if dmin is None:
         dmin = 1
     # ---- model family: e-prop+ or bsshslm_2020 (one per network) -------------------------------
-    from .api import model_is_bss
+    from .models import model_is_bss
     fams = {model_is_bss(kernel, p.model) for p in pops if p.kind in ("rec", "readout")}
     fams |= {model_is_bss(kernel, b.syn_model) for b in kernel.blocks if b.kind in ("eprop", "learning_signal")}
     if len(fams) > 1:

@@ -30,3 +30,31 @@ class IllegalConnection(EpropError, ValueError):
 
 class KernelException(EpropError, RuntimeError):
     """The simulation reached an impossible state (e.g. a needed e-prop history entry is missing)."""
+
+
+class NotImplementedFeature(EpropError, NotImplementedError):
+    """A NEST feature eprop-dist does not implement (the message says what to use instead)."""
+
+
+class NESTErrors:
+    """NEST's exception names (``nest.NESTErrors.BadProperty`` ...), as the same classes as ours, so
+    ``pytest.raises(nest.NESTErrors.BadProperty)`` and ``except nest.NESTErrors.X`` port unchanged."""
+    NESTError = EpropError
+    KernelException = KernelException
+    BadProperty = BadProperty
+    BadParameter = BadProperty
+    BadParameterValue = BadProperty
+    BadDelay = BadProperty
+    StepMultipleRequired = BadProperty
+    TimeMultipleRequired = BadProperty
+    InvalidTimeInModel = BadProperty
+    UnknownModelName = UnknownModel
+    UnknownSynapseType = UnknownModel
+    UnknownNode = BadProperty
+    UnknownParameter = UnknownParameter
+    UnaccessedDictionaryEntry = UnknownParameter
+    IllegalConnection = IllegalConnection
+    UnknownReceptorType = IllegalConnection
+    IncompatibleReceptorType = IllegalConnection
+    DimensionMismatch = IllegalConnection
+    NotImplemented = NotImplementedFeature

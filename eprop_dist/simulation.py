@@ -15,7 +15,7 @@ from . import _driver
 from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
-from .errors import BadProperty, EpropError, KernelException
+from .errors import BadProperty, KernelException
 from .state import GID, LID, REAL, STEP, grow
 
 ST = _driver.STATUS
@@ -35,12 +35,10 @@ class Simulation:
         t0 = time.perf_counter()
         self.k = kernel
         self.comm = as_comm(comm)
-        err = None
-        try:
-            self.st = build(kernel, self.comm)
-        except EpropError as e:      # rank-local validation: fail on every rank, never hang
-            err = e
-        self.comm.check(err)
+        # the build is rank-local (no communication: GetConnections on one rank must not block);
+        # Kernel.Simulate agrees on build errors across ranks, and the exchange is planned at the
+        # first simulate()
+        self.st = build(kernel, self.comm)
         self.core = self.st.core
         self.D = self.st.D
         self.dt = kernel.dt
@@ -53,7 +51,7 @@ class Simulation:
         self._fast_classes()
         self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
                        "communicate": 0.0, "record": 0.0}
-        self._prep_exchange()
+        self._exchange_planned = False
         self._cleared = {}                        # recorder gid -> events before this iteration dropped
 
     @property
@@ -312,19 +310,33 @@ class Simulation:
             c.recording.multimeter_start, c.recording.multimeter_stop, c.recording.multimeter_interval = start, stop, interval
 
     # ---- the loop ------------------------------------------------------------------------------
-    def simulate(self, steps):
+    def simulate(self, steps, progress=None):
+        """Advance by `steps` (a multiple of D).  `progress(t_ms, start_ms, stop_ms)`, if given, is
+        called about 10 times along the way (NEST's print_time); the run is then cut into stretches
+        of whole windows, which gives the same results as one stretch."""
         if steps % self.D:
             raise BadProperty(f"Simulate: {steps} steps is not a multiple of the communication window "
                               f"D = {self.D} steps (the minimum delay)")
+        if not self._exchange_planned:       # collective: every rank is in simulate() here
+            self._prep_exchange()
+            self._exchange_planned = True
         self._refresh_devices()
         c = self.core
+        t_start = c.t
         t_stop = c.t + steps
         serial = self.comm.size == 1
         d0, e0, u0 = c.t_deliver, c.delivery.t_eprop, c.t_update
+        chunk = steps if progress is None else max(self.D, (steps // 10) // self.D * self.D)
+        t_goal = min(t_stop, t_start + chunk)
         while True:
-            st = c.run(t_stop, serial)
+            st = c.run(t_goal, serial)
             if st == ST["DONE"]:
-                break
+                if progress is not None:
+                    progress(c.t * self.dt, t_start * self.dt, t_stop * self.dt)
+                if t_goal >= t_stop:
+                    break
+                t_goal = min(t_stop, t_goal + chunk)
+                continue
             if st == ST["GROW"]:
                 grow(c, c.grow_what)
             elif st == ST["EXCHANGE"]:
@@ -339,6 +351,21 @@ class Simulation:
         self.timers["deliver"] += c.t_deliver - d0 - (c.delivery.t_eprop - e0)
         self.timers["eprop"] += c.delivery.t_eprop - e0
         self.timers["update"] += c.t_update - u0
+
+    def check_finite(self):
+        """Stop training the moment a weight has become non-finite (checked after every Simulate on the
+        local synapses: one vectorised pass over the weight arrays)."""
+        c = self.core
+        for arr, what in ((c.syn.weight, "e-prop synapse weight"), (c.out.v_m, "readout V_m"),
+                          (c.rec.v_m, "neuron V_m")):
+            arr = np.asarray(arr)
+            if arr.size and not np.isfinite(arr).all():
+                i = int(np.flatnonzero(~np.isfinite(arr))[0])
+                n_bad = int(np.count_nonzero(~np.isfinite(arr)))
+                raise KernelException(
+                    f"Simulate: {n_bad} {what} value(s) became non-finite (first: index {i} = {arr[i]!r}) by "
+                    f"t = {self.core.t * self.dt} ms on rank {self.comm.rank}; training diverged (check eta, "
+                    f"the optimizer and the weights)")
 
     def _prep_exchange(self):
         """Plan the per-window exchange.  Spikes and readout errors travel in one int64 message per
@@ -433,16 +460,19 @@ class Simulation:
         for g in np.atleast_1d(gids):
             self._cleared[int(g)] = self._visible_t()
 
-    def events(self, gid):
+    def events(self, gid, scope=None):
+        """Events of recorder `gid`: of this rank's nodes (scope 'local', NEST's semantics, no
+        communication) or of all ranks (scope 'global': collective, every rank must call it).
+        `scope` None: the kernel's read_scope."""
         pop = self.k._pop_of([gid])[0]
-        c = self.core
         t0 = time.perf_counter()
+        scope = self._scope(scope)
         if pop.kind == "multimeter":
-            ev = self._mm_events(gid, pop)
+            ev = self._mm_events(gid, pop, scope)
         elif pop.kind == "spike_recorder":
-            ev = self._sr_events(gid, pop)
+            ev = self._sr_events(gid, pop, scope)
         else:
-            ev = self._wr_events(gid)
+            ev = self._wr_events(gid, pop, scope)
         cut = self._cleared.get(int(gid))
         if cut is not None:      # times are (iteration + 1) * dt for samples, stamp * dt for spikes
             keep = ev["times"] > cut * self.dt + 1e-9 * self.dt
@@ -450,11 +480,19 @@ class Simulation:
         self.timers["record"] += time.perf_counter() - t0
         return ev
 
-    def _gather(self, arrays):
+    def _scope(self, scope):
+        scope = self.k.status.get("read_scope", "local") if scope is None else scope
+        if scope not in ("local", "global"):
+            raise BadProperty(f"read scope must be 'local' or 'global', got {scope!r}")
+        return scope
+
+    def _gather(self, arrays, scope):
+        if scope == "local" or self.comm.size == 1:
+            return list(arrays)
         parts = self.comm.allgather(arrays)
         return [np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
 
-    def _mm_events(self, gid, pop):
+    def _mm_events(self, gid, pop, scope):
         c, st = self.core, self.st
         rf = list(pop.params["record_from"][gid - pop.first])
         n = c.recording.n_samples
@@ -470,7 +508,7 @@ class Simulation:
         t, slot, v = t[keep], slot[keep], v[keep]
         sender = np.asarray(c.delivery.tgt_gid)[st.sl_tid[slot]] if slot.size else np.zeros(0, GID)
         field = st.sl_field[slot] if slot.size else np.zeros(0, LID)
-        t, sender, field, v = self._gather([t, sender, field, v])
+        t, sender, field, v = self._gather([t, sender, field, v], scope)
         ev = {}
         # one event per (time, sender), ordered by time then sender
         key = t * (self.k.n_nodes + 1) + sender
@@ -484,7 +522,7 @@ class Simulation:
             ev[r] = col
         return ev
 
-    def _sr_events(self, gid, pop):
+    def _sr_events(self, gid, pop, scope):
         c, st = self.core, self.st
         n = c.recording.n_spikes
         key = np.asarray(c.recording.spike_key)[:n]
@@ -496,18 +534,30 @@ class Simulation:
         start = float(p["start"][gid - pop.first])
         stop = float(p["stop"][gid - pop.first])
         keep &= (stamp * self.dt > start) & (stamp * self.dt <= stop)
-        key, mult = self._gather([key[keep], mult[keep]])
+        key, mult = self._gather([key[keep], mult[keep]], scope)
         o = np.argsort(key, kind="stable")
         stamp, sender = _driver.key_to_stamp_gid(np.repeat(key[o], mult[o]))
         return {"senders": sender, "times": stamp * self.dt}
 
-    def _wr_events(self, gid):
+    def _wr_events(self, gid, pop, scope):
         c = self.core
         n = c.recording.n_weights
         wr_idx = int(np.searchsorted(self._wr_gids(), gid))
         sel = np.asarray(c.recording.weight_recorder_id)[:n] == wr_idx
-        stamp, src, tgt, w = self._gather([np.asarray(c.recording.weight_stamp)[:n][sel], np.asarray(c.recording.weight_src_gid)[:n][sel],
-                                          np.asarray(c.recording.weight_tgt_gid)[:n][sel], np.asarray(c.recording.weight_value)[:n][sel]])
+        stamp, src, tgt, w = (np.asarray(c.recording.weight_stamp)[:n][sel],
+                              np.asarray(c.recording.weight_src_gid)[:n][sel],
+                              np.asarray(c.recording.weight_tgt_gid)[:n][sel],
+                              np.asarray(c.recording.weight_value)[:n][sel])
+        # NEST's weight_recorder filters: senders / targets (empty: all), start < t <= stop
+        p, q = pop.params, gid - pop.first
+        keep = np.ones(stamp.size, bool)
+        if len(p["senders"][q]):
+            keep &= np.isin(src, p["senders"][q])
+        if len(p["targets"][q]):
+            keep &= np.isin(tgt, p["targets"][q])
+        t_ms = stamp * self.dt
+        keep &= (t_ms > float(p["start"][q]) + 1e-9 * self.dt) & (t_ms <= float(p["stop"][q]) + 1e-9 * self.dt)
+        stamp, src, tgt, w = self._gather([stamp[keep], src[keep], tgt[keep], w[keep]], scope)
         o = np.lexsort((tgt, src, stamp))
         return {"senders": src[o], "targets": tgt[o], "times": stamp[o] * self.dt, "weights": w[o]}
 
@@ -567,7 +617,9 @@ class Simulation:
         """Source gid of every synapse of a CSR (derived, not stored: bytes per synapse)."""
         return np.repeat(self.st.sources, np.diff(np.asarray(ptr)))
 
-    def get_connections(self, sel, keys=None):
+    def get_connections(self, sel, keys=None, scope=None, sort=True):
+        """Connections `sel` of this rank (scope 'local') or of all ranks (scope 'global',
+        collective), sorted by (source, target) unless sort=False (then in `sel` order, local)."""
         c = self.core
         tables = {t[0]: t for t in self._conn_tables()}
         cols = [[], [], [], [], []]
@@ -577,8 +629,8 @@ class Simulation:
                                        d[idx] * self.dt, mdl[idx])):
                 col.append(arr)
         arrs = [np.concatenate(v) if v else np.zeros(0) for v in cols]
-        src, tgt, w, d, mdl = self._gather(arrs)
-        o = np.lexsort((tgt, src))
+        src, tgt, w, d, mdl = self._gather(arrs, self._scope(scope))
+        o = np.lexsort((tgt, src)) if sort else np.arange(src.size)
         out = {"source": src[o].astype(GID), "target": tgt[o].astype(GID), "weight": w[o], "delay": d[o],
                "synapse_model": self._model_names()[mdl[o].astype(int) + 1]}
         if keys is None:
@@ -592,10 +644,14 @@ class Simulation:
         for k, v in params.items():
             if k == "weight":
                 for kind, idx in sel:
-                    arr = np.asarray({"static": c.delivery.static_weight, "eprop": c.syn.weight, "ls": c.delivery.ls_weight}[kind])
-                    if np.ndim(v) and self.comm.size > 1:
-                        raise BadProperty("SynapseCollection.set: per-connection weight arrays need 1 rank")
-                    arr[idx] = v if not np.ndim(v) else np.asarray(v)[: idx.size]
+                    arr = np.asarray({"static": c.delivery.static_weight, "eprop": c.syn.weight,
+                                      "ls": c.delivery.ls_weight}[kind])
+                    if np.ndim(v) and np.size(v) != idx.size:
+                        raise BadProperty(f"SynapseCollection.set: {np.size(v)} weights for {idx.size} "
+                                          "connections")
+                    if not np.all(np.isfinite(v)):
+                        raise BadProperty("SynapseCollection.set: weight must be finite")
+                    arr[idx] = v
             elif k == "optimizer":
                 for kk, vv in dict(v).items():
                     if kk not in ("m", "v"):

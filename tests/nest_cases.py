@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,25 +23,15 @@ _RUN_KEYS = (
 )
 
 
-def find_shared():
-    """The shared folder (``<repo>/../shared``, else ``$EPROP_SHARED``), or None if neither exists."""
-    repo = Path(__file__).resolve().parents[1]
-    candidates = [repo.parent / "shared"]
-    env = os.environ.get("EPROP_SHARED")
-    if env:
-        candidates.append(Path(env))
-    for cand in candidates:
-        if (cand / "reference" / "nest_eprop_references.json").is_file():
-            return cand
-    return None
+REFERENCES = Path(__file__).resolve().parent / "data" / "nest_eprop_references.json"
 
 
 def load_references():
-    """The parsed ``reference/nest_eprop_references.json``, or None if the shared folder is not found."""
-    shared = find_shared()
-    if shared is None:
-        return None
-    with open(shared / "reference" / "nest_eprop_references.json") as f:
+    """The NEST reference numbers kept in the project (tests/data/nest_eprop_references.json, copied
+    from NEST's test suite).  A missing file is an error, never a skip."""
+    if not REFERENCES.is_file():
+        raise FileNotFoundError(f"NEST reference numbers missing: {REFERENCES} (part of the repository)")
+    with open(REFERENCES) as f:
         return json.load(f)
 
 

@@ -45,7 +45,7 @@ class Param:
     default: object
     check: object = None          # callable(value) -> bool, for scalars
     rule: str = ""                # text for the error message
-    kind: str = "float"           # float | bool | str | array | list
+    kind: str = "float"           # float | bool | str | array | list | nodes (node ids)
 
 
 @dataclass
@@ -163,7 +163,12 @@ BUILTIN["spike_recorder"] = ModelSpec("spike_recorder", "spike_recorder", {
     "start": Param(0.0, _nonneg, ">= 0"),
     "stop": Param(INF, _nonneg, ">= 0"),
 })
-BUILTIN["weight_recorder"] = ModelSpec("weight_recorder", "weight_recorder", {})
+BUILTIN["weight_recorder"] = ModelSpec("weight_recorder", "weight_recorder", {
+    "senders": Param((), None, "", "nodes"),      # record only synapses from these (empty: all)
+    "targets": Param((), None, "", "nodes"),      # record only synapses onto these (empty: all)
+    "start": Param(0.0, _nonneg, ">= 0"),
+    "stop": Param(INF, _nonneg, ">= 0"),
+})
 
 NEURON_KINDS = ("rec", "readout", "parrot")
 DEVICE_KINDS = ("spike_generator", "step_rate_generator", "poisson_generator",
@@ -224,11 +229,23 @@ def check_value(model: str, spec: ModelSpec, key: str, value):
         if not np.all(np.isfinite(arr)):
             raise BadProperty(f"{model}: {key} must contain finite numbers")
         return arr
+    if p.kind == "nodes":
+        gids = getattr(value, "gids", value)        # a NodeCollection or node ids
+        arr = np.asarray(gids)
+        if arr.size and arr.dtype.kind not in "iu":
+            raise BadProperty(f"{model}: {key} must be a NodeCollection or node ids, got {value!r}")
+        arr = np.unique(arr.astype(np.int64).ravel())
+        if arr.size and arr[0] < 1:
+            raise BadProperty(f"{model}: {key} contains node ids < 1")
+        return arr
     if p.kind == "list":
         if isinstance(value, str):
             value = [value]
         return list(value)
     try:
+        if isinstance(value, (str, bytes)) or np.asarray(value).dtype.kind in "USO" and \
+                any(isinstance(x, (str, bytes)) for x in np.ravel(np.asarray(value, dtype=object))):
+            raise TypeError
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise BadProperty(f"{model}: {key} must be a number, got {value!r}") from None
@@ -243,3 +260,12 @@ def get_model(models: dict, name: str) -> ModelSpec:
     if not isinstance(name, str) or name not in models:
         raise UnknownModel(f"unknown node model '{name}'; available: {', '.join(sorted(models))}")
     return models[name]
+
+
+def model_is_bss(catalogue, name):
+    """True for models of the bsshslm_2020 family (also CopyModel copies of them).
+
+    `catalogue` is anything with ``models`` and ``synapses`` dicts of specs (a Kernel)."""
+    spec = catalogue.models.get(name) or catalogue.synapses.get(name)
+    base = (spec.base or name) if spec is not None else name
+    return base in BSS_MODELS or base in BSS_SYNAPSES

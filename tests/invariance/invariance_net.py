@@ -73,7 +73,8 @@ def build(k, delay=1, steps=400, uniform=False):
 def run(delay=1, comm_window=None, steps=400, comm=None, chunks=1, uniform=False, exchange="allgather",
         fast_path=True):
     k = eprop_dist.Kernel(comm=comm)
-    k.set(exchange=exchange, eprop_fast_path=fast_path)
+    # read_scope global: compare the whole network's results on every rank
+    k.set(exchange=exchange, read_scope="global", eprop_fast_path=fast_path)
     if comm_window is not None:
         k.set(comm_window=comm_window)
     h = build(k, delay, steps, uniform)

@@ -19,7 +19,6 @@ def comm():
 REFS = nc.load_references()
 
 
-@pytest.mark.skipif(REFS is None, reason="shared/reference not found")
 @pytest.mark.parametrize("model,opt", [("eprop_iaf", "adam"), ("eprop_iaf_adapt", "gradient_descent")])
 def test_nest_regression_on_all_ranks(comm, model, opt):
     from test_nest_references import nest_sine_regression
@@ -28,7 +27,6 @@ def test_nest_regression_on_all_ranks(comm, model, opt):
     np.testing.assert_allclose(loss, REFS["eprop_plus_regression"]["loss"][f"{model}/{opt}"], rtol=1e-8)
 
 
-@pytest.mark.skipif(REFS is None, reason="shared/reference not found")
 def test_nest_history_cleaning_and_surrogates(comm):
     from test_nest_references import test_history_cleaning_matches_nest, test_surrogate_gradients_match_nest
     test_history_cleaning_matches_nest("eprop_iaf", 5.0)
@@ -95,7 +93,6 @@ def test_bsshslm_random_on_all_ranks(comm, seed):
     assert_same(RB.run_bsshslm(**case), run_bss_core(case))
 
 
-@pytest.mark.skipif(REFS is None, reason="shared/reference not found")
 def test_bsshslm_regression_on_all_ranks(comm):
     from test_bsshslm import test_regression_matches_nest_and_tensorflow
     test_regression_matches_nest_and_tensorflow()
