@@ -171,3 +171,12 @@ def as_comm(comm):
     if isinstance(comm, (SerialComm, MPIComm)):
         return comm
     return MPIComm(comm)
+
+
+def mpi_library_version() -> str:
+    """The MPI library's version string (provenance); 'none' when mpi4py cannot be imported."""
+    try:
+        from mpi4py import MPI
+    except ImportError:  # pragma: no cover - mpi4py is a dependency
+        return "none"
+    return " ".join(MPI.Get_library_version().split())[:200]
