@@ -21,14 +21,13 @@ TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_
             "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 
 
-def worker_argv(sl: dict, d: str, p: Point) -> list:
+def worker_argv(sl: dict, p: Point) -> list:
     """The command one rank runs (relative paths: the script runs in the study folder)."""
-    del d
     return [sl["python"], "-m", "mpi4py", "-m", "eprop_dist", "scaling", "worker",
             os.path.join("points", p.tag + ".json"), "--out", os.path.join("results", p.tag + ".h5")]
 
 
-def launch_argv(sl: dict, d: str, p: Point) -> list:
+def launch_argv(sl: dict, p: Point) -> list:
     cpt = str(sl["cpus_per_task"])
     if sl["launcher"] == "srun":
         # Slurm >= 22.05: srun does not inherit --cpus-per-task from sbatch, pass it explicitly
@@ -36,7 +35,7 @@ def launch_argv(sl: dict, d: str, p: Point) -> list:
                f"--cpus-per-task={cpt}"]
     else:
         pre = [sl["mpiexec"], "-n", str(p.ranks)]
-    return pre + worker_argv(sl, d, p)
+    return pre + worker_argv(sl, p)
 
 
 def batch_script(study: Study, d: str, p: Point) -> str:
@@ -64,9 +63,10 @@ def batch_script(study: Study, d: str, p: Point) -> str:
     for k, v in sl["env"].items():
         lines.append(f"export {k}={q(v)}")
     lines += [f"export SRUN_CPUS_PER_TASK={q(str(sl['cpus_per_task']))}",
+              'export EPROP_SLURM_NTASKS="$SLURM_NTASKS"',        # the job's, checked by every rank
               f"cd {q(d)}",
               'echo "eprop-dist: job $SLURM_JOB_ID on $SLURM_JOB_NODELIST, $SLURM_NTASKS task(s)"',
-              " ".join(q(a) for a in launch_argv(sl, d, p))]
+              " ".join(q(a) for a in launch_argv(sl, p))]
     return "\n".join(lines) + "\n"
 
 

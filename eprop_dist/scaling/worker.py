@@ -140,9 +140,12 @@ def run_point(point: Point, out: str, comm=None, progress=print):
     if comm.size != point.ranks:
         err = StudyError(f"point {point.tag}: the communicator has {comm.size} rank(s) but the point needs "
                          f"{point.ranks} (under srun use --mpi=pmi2; --mpi=none gives every process size 1)")
-    ntasks = os.environ.get("SLURM_NTASKS") if os.environ.get("SLURM_STEP_ID") is not None else None
-    if err is None and ntasks is not None and int(ntasks) != comm.size:
-        err = StudyError(f"point {point.tag}: Slurm step has {ntasks} task(s) but the communicator has "
+    # the job's task count (exported by the batch script: inside mpiexec's own srun step SLURM_NTASKS
+    # counts its proxies), else the srun step's
+    ntasks = os.environ.get("EPROP_SLURM_NTASKS") or (
+        os.environ.get("SLURM_NTASKS") if os.environ.get("SLURM_STEP_ID") is not None else None)
+    if err is None and ntasks and int(ntasks) != comm.size:
+        err = StudyError(f"point {point.tag}: Slurm has {ntasks} task(s) but the communicator has "
                          f"{comm.size} rank(s)")
     if err is not None:
         raise err        # the same on every rank (each compares its own size): no collective needed
@@ -189,7 +192,7 @@ def run_point(point: Point, out: str, comm=None, progress=print):
                 "mpi_library": mpi_library_version(), "n_ranks": comm.size,
                 "hosts": sorted({r["host"] for r in rows}),
                 "slurm_job_id": env.get("SLURM_JOB_ID", ""), "slurm_step_id": env.get("SLURM_STEP_ID", ""),
-                "slurm_ntasks": env.get("SLURM_NTASKS", ""),
+                "slurm_ntasks": env.get("EPROP_SLURM_NTASKS", env.get("SLURM_NTASKS", "")),
                 "cpus_per_task": env.get("SLURM_CPUS_PER_TASK", "") or "1",
                 "launcher": "slurm" if env.get("SLURM_JOB_ID") else "local",
                 "python": f"{os.sys.version.split()[0]}", "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ",
