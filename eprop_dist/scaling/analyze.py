@@ -58,6 +58,14 @@ def draw(tab, out_dir) -> list:
     title = f"{tab['study']} ({tab['kind']} scaling)"
     files = []
 
+    def rank_axis(ax, log=True):
+        from matplotlib.ticker import NullLocator
+        if log:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(r, [str(v) for v in r])
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("MPI ranks")
+
     def save(fig, name):
         p = os.path.join(out_dir, name)
         fig.tight_layout()
@@ -69,9 +77,8 @@ def draw(tab, out_dir) -> list:
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(r, c["sim_s_per_bio_s"], "o-", label="measured")
     ax.plot(r, c["ideal_s_per_bio_s"], "k--", label="ideal")
-    ax.set_xscale("log", base=2)
+    rank_axis(ax)
     ax.set_yscale("log")
-    ax.set_xlabel("MPI ranks")
     ax.set_ylabel("wall-clock s per biological s")
     ax.set_title(title)
     ax.legend()
@@ -80,13 +87,13 @@ def draw(tab, out_dir) -> list:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
     a1.plot(r, c["speedup"], "o-", label="measured")
     a1.plot(r, r / r[0], "k--", label="ideal")
-    a1.set_xlabel("MPI ranks")
+    rank_axis(a1)
     a1.set_ylabel("speed-up" if tab["kind"] == "strong" else "scaled speed-up")
     a1.legend()
     a2.plot(r, 100 * c["efficiency"], "o-")
     a2.axhline(100, color="k", ls="--")
     a2.set_ylim(0, max(110, float(np.max(100 * c["efficiency"])) + 10))
-    a2.set_xlabel("MPI ranks")
+    rank_axis(a2)
     a2.set_ylabel("parallel efficiency (%)")
     fig.suptitle(title)
     save(fig, PLOTS[1])
@@ -107,8 +114,7 @@ def draw(tab, out_dir) -> list:
 
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.plot(r, c["peak_rss_MiB_max"], "o-")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("MPI ranks")
+    rank_axis(ax)
     ax.set_ylabel("peak RSS per rank (MiB, max)")
     ax.set_title(title)
     save(fig, PLOTS[3])

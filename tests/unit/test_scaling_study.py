@@ -123,3 +123,15 @@ def test_jureca_configuration_expressible():
         assert (n["k_rec"], n["k_in"], n["n_out"], n["k_out"], n["feedback_outdegree"]) == (10000, 100, 10, 1000, 100)
         assert n["rate"] == 5.0 and p.t_sim == 6000.0
         assert p.nodes == p.ranks // 128
+
+
+def test_readme_study_snippet_is_valid():
+    import re
+    import tomllib
+    from scaling_cases import ROOT
+    text = open(os.path.join(ROOT, "README.md")).read().split("### Scaling studies", 1)[1]
+    snippet = re.findall(r"```toml\n(.*?)```", text, re.S)[0]
+    st, net, sl = validate(tomllib.loads(snippet))
+    assert st["name"] == "example-strong" and net["n_rec"] == 10000 and sl["srun_mpi"] == "pmi2"
+    for name in ("ci_strong", "ci_weak", "example_strong", "jureca_weak"):
+        assert load(os.path.join(STUDIES, name + ".toml")).points
