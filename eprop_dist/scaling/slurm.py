@@ -93,9 +93,9 @@ def _need(cmd):
 
 def submit(study: Study, out: str | None = None, force: bool = False, dry_run: bool = False) -> tuple[str, dict]:
     """Write the batch scripts and submit them; returns (folder, jobs) with jobs[tag] = job id."""
-    d = folder.prepare(study, out)
     if not dry_run:
         _need("sbatch")
+    d = folder.prepare(study, out)
     jobs = folder.read_jobs(d)
     for p in study.points:
         script = os.path.join(d, "scripts", p.tag + ".sbatch")
