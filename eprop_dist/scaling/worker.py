@@ -147,8 +147,17 @@ def run_point(point: Point, out: str, comm=None, progress=print):
     if err is None and ntasks and int(ntasks) != comm.size:
         err = StudyError(f"point {point.tag}: Slurm has {ntasks} task(s) but the communicator has "
                          f"{comm.size} rank(s)")
+    if err is None:      # the output must be writable before any work (every rank sees the same folder)
+        d = os.path.dirname(os.path.abspath(out))
+        try:
+            os.makedirs(d, exist_ok=True)
+        except OSError as e:
+            err = StudyError(f"point {point.tag}: cannot create the output folder {d}: {e.strerror}")
+        else:
+            if not os.access(d, os.W_OK):
+                err = StudyError(f"point {point.tag}: the output folder {d} is not writable")
     if err is not None:
-        raise err        # the same on every rank (each compares its own size): no collective needed
+        raise err        # the same on every rank (each checks its own view): no collective needed
     k = nest.Kernel(comm=comm)
     net = point.network
     t0 = time.perf_counter()

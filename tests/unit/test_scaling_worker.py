@@ -70,3 +70,15 @@ def test_killed_job_leaves_no_complete_looking_file(tmp_path):
     assert not os.path.exists(out) and point_files(d) == []
     with pytest.raises(StudyError, match="not found"):
         read_point(out)
+
+
+def test_unusable_output_refused_before_work(tmp_path, monkeypatch):
+    from eprop_dist.scaling import worker
+    s = load(write_study(tmp_path, ranks=(1,)))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    built = []
+    monkeypatch.setattr(worker, "build_network", lambda *a: built.append(1))
+    with pytest.raises(StudyError, match="cannot create the output folder"):
+        run_point(s.points[0], str(blocker / "sub" / "x.h5"), progress=lambda *a, **k: None)
+    assert built == []                          # refused before the network was built
