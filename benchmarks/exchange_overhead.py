@@ -52,15 +52,12 @@ def legacy_exchange(self):
         parts.append(err)
         counts[r] = parts[-2].size + err.size
     send = np.concatenate(parts)
+    # the same two collectives (through comm.py), with the fresh count/displacement arrays it made
     recvcounts = np.empty(n, np.int64)
-    comm.comm.Alltoall(counts, recvcounts)
     sd = np.zeros(n, np.int64)
     np.cumsum(counts[:-1], out=sd[1:])
     rd = np.zeros(n, np.int64)
-    np.cumsum(recvcounts[:-1], out=rd[1:])
-    recv = self._grow_recv(int(recvcounts.sum()))
-    t = comm._MPI.INT64_T
-    comm.comm.Alltoallv([send, counts, sd, t], [recv, recvcounts, rd, t])
+    recv = comm.exchange_alltoallv(send, counts, sd, recvcounts, rd, self._grow_recv)
     n_spk = recvcounts - self._n_err
     total = int(n_spk.sum())
     if total + 2 > np.asarray(c.in_buf).shape[0]:
