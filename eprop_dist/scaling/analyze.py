@@ -102,12 +102,12 @@ def draw(tab, out_dir) -> list:
     x = np.arange(r.size)
     bottom = np.zeros(r.size)
     for ph in ("update", "deliver", "eprop", "communicate", "record"):
-        v = c["time_" + ph]
+        v = c["time_" + ph] * 1000.0 / c["t_sim"]
         ax.bar(x, v, bottom=bottom, label=ph)
         bottom += v
     ax.set_xticks(x, [str(v) for v in r])
     ax.set_xlabel("MPI ranks")
-    ax.set_ylabel("s in the timed part (max over ranks)")
+    ax.set_ylabel("s per biological s, per phase (max over ranks)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     save(fig, PLOTS[2])

@@ -125,7 +125,7 @@ def point_files(study_dir):
 
 
 # ---- the merged table ---------------------------------------------------------------------------
-COLUMNS = ("index", "ranks", "nodes", "n_neurons", "n_synapses", "sim_s_per_bio_s", "build_s", "speedup",
+COLUMNS = ("index", "ranks", "nodes", "t_sim", "n_neurons", "n_synapses", "sim_s_per_bio_s", "build_s", "speedup",
            "efficiency", "ideal_s_per_bio_s", "peak_rss_MiB_max", "bytes_per_synapse", "bytes_per_neuron",
            "spikes", "syn_events", "ep_events") + tuple("time_" + p for p in PHASES)
 
@@ -136,7 +136,8 @@ def table(points: list) -> dict:
     Strong scaling (fixed size): speedup = T(r0) / T(r), efficiency = speedup * r0 / r, ideal
     time T(r0) * r0 / r.  Weak scaling (fixed size per rank): efficiency = T(r0) / T(r), speedup
     (scaled) = efficiency * r / r0, ideal time T(r0).  r0 is the smallest rank count, T the wall-clock
-    time per biological second (max over ranks)."""
+    time per biological second (max over ranks).  time_<phase> columns are seconds of the timed part
+    (t_sim ms of biological time), max over ranks."""
     if not points:
         raise StudyError("no complete point files to merge")
     kinds = {p["kind"] for p in points}
@@ -157,7 +158,8 @@ def table(points: list) -> dict:
         speed = eff * r / r0
         ideal = np.full_like(T, T0)
     cols = {"index": np.array([p["index"] for p in pts]), "ranks": r.astype(int),
-            "nodes": np.array([p["nodes"] for p in pts]), "sim_s_per_bio_s": T, "speedup": speed,
+            "nodes": np.array([p["nodes"] for p in pts]), "t_sim": np.array([p["t_sim"] for p in pts], float),
+            "sim_s_per_bio_s": T, "speedup": speed,
             "efficiency": eff, "ideal_s_per_bio_s": ideal}
     for c in COLUMNS:
         if c not in cols:
