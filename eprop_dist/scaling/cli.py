@@ -47,16 +47,14 @@ def cmd_status(a):
     _print_status(status(st, d))
 
 
-def cmd_wait(a):
-    from .folder import open_dir
-    from .slurm import TERMINAL, wait
-    st, d = open_dir(a.study_dir)
-    rows = wait(st, d, timeout=a.timeout, poll=a.poll, report=lambda s: print(s, flush=True))
+def _wait_and_report(st, d, timeout, poll=1.0):
+    """Poll until every job ended; print the states; raise (with log tails) if a point has no result."""
+    from .folder import read_jobs
+    from .slurm import log_tail, wait
+    rows = wait(st, d, timeout=timeout, poll=poll, report=lambda s: print(s, flush=True))
     _print_status(rows)
     bad = [r for r in rows if r["result"] != "complete"]
     if bad:
-        from .slurm import log_tail
-        from .folder import read_jobs
         jobs = read_jobs(d)
         for r in bad:
             p = next(p for p in st.points if p.tag == r["tag"])
@@ -65,7 +63,13 @@ def cmd_wait(a):
                       + log_tail(d, p, jobs[r['tag']]["job_id"]), file=sys.stderr)
         raise EpropError(f"{len(bad)} point(s) finished without a complete result: "
                          + ", ".join(f"{r['tag']} ({r['state']})" for r in bad))
-    del TERMINAL
+    return rows
+
+
+def cmd_wait(a):
+    from .folder import open_dir
+    st, d = open_dir(a.study_dir)
+    _wait_and_report(st, d, a.timeout, a.poll)
 
 
 def cmd_collect(a):
@@ -95,9 +99,9 @@ def cmd_run(a):
         from .local import run_local
         d = run_local(st, a.out, mpiexec=a.mpiexec, force=a.force, timeout=a.timeout)
     else:
-        from .slurm import submit, wait
+        from .slurm import submit
         d, _ = submit(st, a.out, force=a.force)
-        wait(st, d, timeout=a.timeout, report=lambda s: print(s, flush=True))
+        _wait_and_report(st, d, a.timeout)
     res = analyze(st, d, plots=not a.no_plots)
     print(res["markdown"])
     print("wrote " + ", ".join(res["files"]))
