@@ -24,7 +24,8 @@ COMPILE_ARGS = ["-O1", "-g"] if DEBUG else ["-O3"]
 
 # One extension per kernel module (csrc/eprop_dist/_*.pyx, declarations in the matching .pxd; the
 # package folder gives the cimported classes their qualified names eprop_dist._*), plus the
-# connection rules (csrc/connect.pyx).  Order: a module after the ones it cimports.
+# connection rules (csrc/connect.pyx) and the exchange's pack/unpack (csrc/exchange.pyx).
+# Order: a module after the ones it cimports.
 KERNELS = ("_neurons", "_history", "_optimizer", "_eprop_synapse", "_bsshslm_synapse", "_generators",
            "_recording", "_delivery", "_neurons_eprop", "_neurons_bsshslm", "_driver")
 
@@ -41,6 +42,7 @@ def _extension(module, source):
 
 extensions = [_extension(f"eprop_dist.{name}", f"csrc/eprop_dist/{name}.pyx") for name in KERNELS]
 extensions.append(_extension("eprop_dist._connect", "csrc/connect.pyx"))
+extensions.append(_extension("eprop_dist._exchange", "csrc/exchange.pyx"))   # MPI message pack/unpack
 
 setup(
     ext_modules=cythonize(

@@ -13,6 +13,11 @@ The network, scaled by N (recurrent neurons):
 Driver (spawns one mpiexec job per configuration and prints a table + JSON):
     python benchmarks/scaling.py --sizes 10000 100000 --ranks 1 2 --delays 1 5 [--t-sim 200]
            [--exchange allgather alltoall] [--out benchmarks/scaling_results.json] [--mpiexec CMD]
+Scaling studies (TOML study files, Slurm or local mpiexec, one HDF5 file per point, merged tables and
+plots) are `eprop-dist slurm ...` / `eprop-dist scaling ...` (eprop_dist/scaling, README "Scaling
+studies"); this script stays the quick in-allocation driver.  A 1-rank point runs once (serial, no
+exchange) whatever --exchange lists.
+
 Worker (one configuration; run under mpiexec):
     mpiexec -n R python -m mpi4py benchmarks/scaling.py --worker --n N --delay D --t-sim T --exchange X
 """
@@ -60,33 +65,9 @@ def build_network(nest, k, n_rec, delay):
     return n_in + n_rec + n_out
 
 
-def core_bytes(core):
-    """Bytes held by the core, split into synapse state, neuron/history state and the rest
-    (by kernel: Core.kernels)."""
-    syn_kernels = ("syn", "bsshslm_syn", "optimizer")
-    neuron_kernels = ("rec", "out", "parrots", "history")
-    syn = neur = other = 0
-    for kname, obj in core.kernels.items():
-        for name in dir(obj):
-            if name.startswith("__"):
-                continue
-            try:
-                a = np.asarray(getattr(obj, name))
-            except (TypeError, ValueError):
-                continue
-            if a.dtype == object or a.ndim == 0:
-                continue
-            if kname in syn_kernels or (kname == "delivery" and name.startswith(("static_", "ls_"))):
-                syn += a.nbytes
-            elif kname in neuron_kernels or (kname == "delivery" and name == "input_ring"):
-                neur += a.nbytes
-            else:
-                other += a.nbytes
-    return syn, neur, other
-
-
 def worker(a):
     import eprop_dist as nest
+    from eprop_dist.scaling.worker import core_bytes
     k = nest.Kernel()
     k.set(exchange=a.exchange)
     t0 = time.perf_counter()
@@ -120,7 +101,7 @@ def worker(a):
         tot_syn = sum(r["n_syn"] for r in rows)
         res = {"N": a.n, "n_nodes": n_nodes, "ranks": comm.size, "delay": a.delay, "D": sim.D,
                "warmup_ms": a.warmup,
-               "exchange": a.exchange, "t_bio_ms": a.t_sim, "build_s": t_build,
+               "exchange": a.exchange if comm.size > 1 else "serial", "t_bio_ms": a.t_sim, "build_s": t_build,
                "sim_s": max(r["t_sim"] for r in rows),
                "sim_s_per_bio_s": max(r["t_sim"] for r in rows) * 1000.0 / a.t_sim,
                "phases_max": {p: max(r["timers"][p] for r in rows) for p in rows[0]["timers"]},
@@ -151,8 +132,8 @@ def driver(a):
         for d in a.delays:
             for x in a.exchange:
                 for r in a.ranks:
-                    if x == "alltoall" and r == 1:
-                        continue
+                    if r == 1 and x != a.exchange[0]:
+                        continue        # one serial point: a 1-rank run never exchanges
                     t_sim = a.t_sim if a.t_sim else (200 if n <= 100000 else 50)
                     t_sim = (t_sim // d) * d
                     cmd = mpiexec + ["-n", str(r), sys.executable, "-m", "mpi4py", os.path.abspath(__file__),

@@ -54,7 +54,11 @@ def main(argv=None):
     t.add_argument("--eta", type=float)
     t.add_argument("--config", help="TOML file with the same keys")
     t.add_argument("--out", default="results", help="output folder (results.h5)")
+    from .scaling.cli import add_subcommands   # temporary hook (issue 11); the lead merges the dispatcher
+    add_subcommands(sub)
     args = p.parse_args(argv)
+    if hasattr(args, "func"):
+        return args.func(args)
     try:
         cfg = _config(args)
         from .api import Kernel

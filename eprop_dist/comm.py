@@ -43,6 +43,20 @@ class SerialComm:
     def alltoall(self, objs):
         return list(objs)
 
+    def exchange_alltoallv(self, send, sendcounts, sdispl, recvcounts, rdispl, recv_grow):
+        recvcounts[0] = sendcounts[0]
+        rdispl[0] = 0
+        recv = recv_grow(int(sendcounts[0]))
+        recv[: sendcounts[0]] = send[sdispl[0]: sdispl[0] + sendcounts[0]]
+        return recv
+
+    def exchange_allgatherv(self, send, n, recvcounts, rdispl, recv_grow):
+        recvcounts[0] = n
+        rdispl[0] = 0
+        recv = recv_grow(int(n))
+        recv[:n] = send[:n]
+        return recv
+
     def barrier(self):
         pass
 
@@ -118,19 +132,27 @@ class MPIComm:
         np.cumsum(counts[:-1], out=self._displs[1:])
         self.comm.Allgatherv(send, [recv, counts, self._displs, self._MPI._typedict[send.dtype.char]])
 
-    def alltoallv(self, send, sendcounts, recv_grow):
-        """Directed exchange: send[sdispl[r]:...] goes to rank r.  recv_grow(n) returns a buffer of at
-        least n elements.  Returns (recv, recvcounts)."""
-        recvcounts = np.empty(self.size, np.int64)
+    # ---- the per-window exchange: int64 words, every count/displacement array preallocated by the
+    # caller (Simulation._prep_exchange); recv_grow(n) returns a buffer of at least n words ----
+    def exchange_alltoallv(self, send, sendcounts, sdispl, recvcounts, rdispl, recv_grow):
+        """Directed exchange: send[sdispl[r]:sdispl[r]+sendcounts[r]] goes to rank r.  Fills
+        recvcounts/rdispl; returns the receive buffer (messages in rank order)."""
         self.comm.Alltoall(sendcounts, recvcounts)
-        sd = np.zeros(self.size, np.int64)
-        np.cumsum(sendcounts[:-1], out=sd[1:])
-        rd = np.zeros(self.size, np.int64)
-        np.cumsum(recvcounts[:-1], out=rd[1:])
-        recv = recv_grow(int(recvcounts.sum()))
-        t = self._MPI._typedict[send.dtype.char]
-        self.comm.Alltoallv([send, sendcounts, sd, t], [recv, recvcounts, rd, t])
-        return recv, recvcounts
+        np.cumsum(recvcounts[:-1], out=rdispl[1:])
+        recv = recv_grow(int(rdispl[-1] + recvcounts[-1]))
+        t = self._MPI.INT64_T
+        self.comm.Alltoallv([send, sendcounts, sdispl, t], [recv, recvcounts, rdispl, t])
+        return recv
+
+    def exchange_allgatherv(self, send, n, recvcounts, rdispl, recv_grow):
+        """Every rank's first `n` words of `send`, concatenated in rank order."""
+        self._one[0] = n
+        self.comm.Allgather(self._one, recvcounts)
+        np.cumsum(recvcounts[:-1], out=rdispl[1:])
+        recv = recv_grow(int(rdispl[-1] + recvcounts[-1]))
+        t = self._MPI.INT64_T
+        self.comm.Allgatherv([send, n, t], [recv, recvcounts, rdispl, t])
+        return recv
 
     def alltoall(self, objs):
         return self.comm.alltoall(objs)
@@ -171,3 +193,12 @@ def as_comm(comm):
     if isinstance(comm, (SerialComm, MPIComm)):
         return comm
     return MPIComm(comm)
+
+
+def mpi_library_version() -> str:
+    """The MPI library's version string (provenance); 'none' when mpi4py cannot be imported."""
+    try:
+        from mpi4py import MPI
+    except ImportError:  # pragma: no cover - mpi4py is a dependency
+        return "none"
+    return " ".join(MPI.Get_library_version().split())[:200]

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import _driver
+from . import _driver, _exchange
 from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
@@ -374,80 +374,72 @@ class Simulation:
           allgather: every rank receives every spike (Allgather + Allgatherv);
           alltoall:  a spike goes only to the ranks with synapses from its source (Alltoall +
                      Alltoallv); errors go to every rank.
-        benchmarks/scaling.py compares both (NOTES.md)."""
+        The routing plan is a CSR over this rank's neurons (slot gid // n_ranks under the round-robin
+        partition) listing the ranks that need each one: memory ~ n_local + what this rank sends, not
+        n_ranks x n_global.  Packing and unpacking run in compiled code (csrc/exchange.pyx) on
+        buffers planned here, which grow by doubling; benchmarks/scaling.py compares both schemes."""
         st = self.st
         n = self.comm.size
         self.exchange = self.k.status.get("exchange", "alltoall")
-        self._counts = np.zeros(n, np.int64)
         glob = st.out_gids_global
-        owner = glob % n
+        owner = (glob % n).astype(np.int64)
         self._bss = bool(self.core.bsshslm)
-        per = 2 if self._bss else 1        # bsshslm: errors and softmax inputs u
-        self._n_err = np.array([np.count_nonzero(owner == r) * self.D * per for r in range(n)], np.int64)
-        # global readout index of the errors received from rank r (readouts with gid % n == r)
-        self._err_perm = np.concatenate([np.nonzero(owner == r)[0] for r in range(n)]) if glob.size \
-            else np.zeros(0, int)
+        # readouts owned by each rank, and their global readout indices in rank order
+        self._n_out_of = np.bincount(owner, minlength=n).astype(np.int64)
+        self._err_perm = np.argsort(owner, kind="stable").astype(np.int64)
+        self._sendcounts, self._sdispl, self._cursor, self._recvcounts, self._rdispl = (
+            np.zeros(n, np.int64) for _ in range(5))
+        self._send = np.zeros(1024, GID)
         self._recv = np.zeros(1024, GID)
-        if self.exchange == "alltoall" and n > 1:
+        self._u_none = np.zeros((self.D, 0), REAL)
+        self._u_all_none = np.zeros(0, REAL)
+        self._routed = self.exchange == "alltoall" and n > 1
+        self._dst_ptr = np.zeros(2, np.int64)
+        self._dst_rank = np.zeros(0, np.int32)
+        if self._routed:
             # which of my neurons does each rank need?  (set-up only: pickled alltoall)
-            srcs = st.sources[st.kind_of[st.sources] > 0]          # neuron sources with local synapses
-            want = self.comm.alltoall([srcs[srcs % n == r] for r in range(n)])
-            self._need = np.zeros((n, st.gid2tid.size), bool)       # need[r, gid]
-            for r, g in enumerate(want):
-                self._need[r, g] = True
+            srcs = np.unique(st.sources[st.kind_of[st.sources] > 0])   # neuron sources with local synapses
+            own = srcs % n
+            parts = np.split(srcs[np.argsort(own, kind="stable")], np.cumsum(np.bincount(own, minlength=n))[:-1])
+            want = self.comm.alltoall(parts)                           # want[r]: my gids rank r needs
+            sizes = np.array([w.size for w in want], np.int64)
+            slot = np.concatenate(want).astype(np.int64) // n if sizes.sum() else np.zeros(0, np.int64)
+            rank = np.repeat(np.arange(n, dtype=np.int32), sizes)
+            order = np.lexsort((rank, slot))
+            n_slots = (st.gid2tid.size - 1) // n + 1
+            self._dst_rank = np.ascontiguousarray(rank[order])
+            self._dst_ptr = np.zeros(n_slots + 1, np.int64)
+            np.cumsum(np.bincount(slot, minlength=n_slots), out=self._dst_ptr[1:])
 
     def _grow_recv(self, m):
-        if m + 2 > self._recv.size:
+        if m > self._recv.size:
             self._recv = np.zeros(2 * m + 1024, GID)
         return self._recv
 
     def _exchange(self):
         """Window end under MPI: all spikes for local synapses -> in_buf; all readout errors -> err_all."""
-        c, comm, n = self.core, self.comm, self.comm.size
-        spikes = np.asarray(c.delivery.spikes_out)[: 2 * c.delivery.n_outgoing]
-        err = np.ascontiguousarray(np.asarray(c.delivery.error_local).T).ravel()              # (n_out_local, D)
-        if self._bss:
-            err = np.concatenate([err, np.ascontiguousarray(np.asarray(c.delivery.readout_u_local).T).ravel()])
-        err = err.view(GID)
-        if self.exchange == "alltoall":
-            gid = spikes[0::2] & 0x7FFFFFFF
-            parts, counts = [], np.zeros(n, np.int64)
-            for r in range(n):
-                sel = np.repeat(self._need[r, gid], 2)
-                parts.append(spikes[sel])
-                parts.append(err)
-                counts[r] = parts[-2].size + err.size
-            recv, counts = comm.alltoallv(np.concatenate(parts), counts, self._grow_recv)
+        c, comm = self.core, self.comm
+        u_loc = c.delivery.readout_u_local if self._bss else self._u_none
+        while True:
+            w = _exchange.pack(c.delivery.spikes_out, c.delivery.n_outgoing, c.delivery.error_local, u_loc, self._bss, self._dst_ptr, self._dst_rank,
+                               self._routed, comm.size, self._sendcounts, self._sdispl, self._cursor, self._send)
+            if w >= 0:
+                break
+            self._send = np.zeros(2 * -w + 1024, GID)
+        if self._routed:
+            recv = comm.exchange_alltoallv(self._send, self._sendcounts, self._sdispl, self._recvcounts,
+                                           self._rdispl, self._grow_recv)
         else:
-            comm.allgather_counts(spikes.size + err.size, self._counts)
-            counts = self._counts
-            recv = self._grow_recv(int(counts.sum()))
-            comm.allgatherv_known(np.concatenate([spikes, err]), recv, counts)
-        # split: per rank [spike pairs ..., errors (n_err[r])]
-        n_spk = counts - self._n_err
-        total = int(n_spk.sum())
-        if total + 2 > np.asarray(c.delivery.spikes_in).shape[0]:
-            c.delivery.spikes_in = np.zeros(2 * total + 1024, GID)
-        in_buf = np.asarray(c.delivery.spikes_in)
-        pos, w = 0, 0
-        errs = []
-        for r in range(n):
-            k = int(n_spk[r])
-            in_buf[w:w + k] = recv[pos:pos + k]
-            w += k
-            errs.append(recv[pos + k:pos + counts[r]])
-            pos += int(counts[r])
-        c.delivery.n_incoming = total // 2
+            recv = comm.exchange_allgatherv(self._send, w, self._recvcounts, self._rdispl, self._grow_recv)
+        u_all = c.delivery.readout_u_all if self._bss else self._u_all_none
+        while True:
+            k = _exchange.unpack(recv, self._recvcounts, self._n_out_of, self._err_perm, self._bss,
+                                 c.delivery.spikes_in, c.delivery.error_all, u_all)
+            if k >= 0:
+                break
+            c.delivery.spikes_in = np.zeros(2 * -k + 1024, GID)
+        c.delivery.n_incoming = k // 2
         c.delivery.n_outgoing = 0
-        if self._err_perm.size:
-            if self._bss:
-                halves = [e.view(REAL).reshape(2, -1, self.D) for e in errs]
-                got = np.concatenate([h[0] for h in halves])
-                u = np.concatenate([h[1] for h in halves])
-                np.asarray(c.delivery.readout_u_all)[self._err_perm] = u[:, -1]
-            else:
-                got = np.concatenate(errs).view(REAL).reshape(-1, self.D)   # readouts in rank order
-            np.asarray(c.delivery.error_all)[:, self._err_perm] = got.T
 
     # ---- results -------------------------------------------------------------------------------
     def _visible_t(self):

@@ -45,4 +45,50 @@ for n in 2 3; do
     echo "--- MPI suite on $n ranks ---"
     run_pytest timeout 1500 "$MPIEXEC" -n "$n" python -m pytest -q -p no:cacheprovider --with-mpi tests/mpi
 done
+# ==== BEGIN slurm section (issue 11: scaling studies through a real Slurm) ====================
+# A single-node Slurm on localhost (launch/local_slurm.sh); a small strong and a small weak study
+# (1 and 2 ranks) go through the real sbatch, are waited for by polling `scontrol show job`, analyzed,
+# and the merged table and plots are checked; then tests/slurm.  Slurm is torn down even on failure.
+# EPROP_SKIP_SLURM=1 skips it.
+if [ "${EPROP_SKIP_SLURM:-0}" != 1 ]; then
+    echo "--- scaling studies through a real Slurm ---"
+    (
+        trap 'bash launch/local_slurm.sh down' EXIT
+        bash launch/local_slurm.sh up || exit 1
+        eval "$(bash launch/local_slurm.sh env)"
+        work=$(mktemp -d)
+        for s in ci_strong ci_weak; do
+            eprop-dist slurm submit "launch/studies/$s.toml" --out "$work/$s" || exit 1
+            eprop-dist slurm wait "$work/$s" --timeout 900 --poll 1 || exit 1
+            eprop-dist scaling analyze "$work/$s" || exit 1
+            python - "$work/$s" <<'PYEOF' || exit 1
+import os, sys
+import numpy as np
+from eprop_dist.scaling.analyze import PLOTS
+from eprop_dist.scaling.results import read_point, read_table
+d = sys.argv[1]
+t = read_table(os.path.join(d, "scaling.h5"))
+c = t["columns"]
+assert list(c["ranks"]) == [1, 2], c["ranks"]
+assert c["speedup"][0] == 1.0 and np.all(np.isfinite(c["sim_s_per_bio_s"])) and np.all(c["sim_s_per_bio_s"] > 0)
+assert np.all(c["spikes"] > 0) and np.all(c["syn_events"] > 0)
+for f in ("p000_r1", "p001_r2"):
+    p = read_point(os.path.join(d, "results", f + ".h5"))["provenance"]
+    assert p["launcher"] == "slurm" and p["slurm_job_id"], p
+md = open(os.path.join(d, "scaling.md")).read()
+assert md.count("\n| ") == 3, md
+for name in PLOTS:
+    with open(os.path.join(d, "plots", name), "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n", name
+print(f"{t['study']}: merged table ({t['kind']}) and {len(PLOTS)} plots OK")
+PYEOF
+        done
+        rm -rf "$work"
+        rc=0
+        timeout 1200 python -m pytest -q -p no:cacheprovider tests/slurm || rc=$?
+        [ "$rc" -eq 5 ] && echo "no tests collected by: pytest tests/slurm" >&2
+        exit "$rc"
+    ) || status=1
+fi
+# ==== END slurm section =====================================================================
 exit $status

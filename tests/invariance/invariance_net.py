@@ -84,7 +84,7 @@ def run(delay=1, comm_window=None, steps=400, comm=None, chunks=1, uniform=False
     mm = h["mm"].get("events")
     wr = h["wr"].get("events")
     c = k.GetConnections(synapse_model=None).get()
-    return k, {"n_fast": k._sim.core.syn.n_fast_events, "spk_t": sp["times"], "spk_s": sp["senders"], "mm_t": mm["times"], "mm_s": mm["senders"],
+    return k, {"spk_t": sp["times"], "spk_s": sp["senders"], "mm_t": mm["times"], "mm_s": mm["senders"],
                "y": mm["readout_signal"], "ys": mm["target_signal"], "vout": mm["V_m"],
                "wr_t": wr["times"], "wr_s": wr["senders"], "wr_g": wr["targets"], "wr_w": wr["weights"],
                "c_s": c["source"], "c_t": c["target"], "c_w": c["weight"]}
