@@ -27,4 +27,5 @@ cdef class BsshslmSynapses:
     cdef public int64_t update_interval           # T in steps
     cdef public int64_t learning_window           # in steps
 
+    # k IN (syn), s IN (stamp); INOUT: synapse, optimizer and target-history state
     cdef int send(self, int64_t k, int64_t s) noexcept nogil

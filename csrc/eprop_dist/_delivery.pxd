@@ -63,11 +63,12 @@ cdef class Delivery:
     cdef public int64_t n_rec, n_out, n_tgt, d_ro
     cdef public bint bsshslm
 
-    cdef int64_t weight_records_needed(self) noexcept nogil
-    cdef bint add_device_events(self, int64_t W, int64_t D) noexcept nogil
-    cdef void deliver_learning_signals(self, int64_t W, int64_t D) noexcept nogil
-    cdef int deliver_spikes(self, int64_t W) noexcept nogil
-    cdef void step_parrots(self, Parrots par, int64_t t) noexcept nogil
+    # W IN: first iteration of the window being delivered; D IN: window length in steps
+    cdef int64_t weight_records_needed(self) noexcept nogil          # reads spikes_in
+    cdef bint add_device_events(self, int64_t W, int64_t D) noexcept nogil   # INOUT spikes_in
+    cdef void deliver_learning_signals(self, int64_t W, int64_t D) noexcept nogil   # INOUT history
+    cdef int deliver_spikes(self, int64_t W) noexcept nogil          # INOUT rings, synapses, records
+    cdef void step_parrots(self, Parrots par, int64_t t) noexcept nogil   # INOUT par, rings, spikes_out
 
 
 cdef inline void emit(Delivery dl, int64_t t, int64_t tid, int64_t mult) noexcept nogil:

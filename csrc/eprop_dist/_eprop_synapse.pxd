@@ -38,4 +38,6 @@ cdef class EpropSynapses:
     cdef public int64_t n_rec, shift
     cdef public int64_t n_fast_events             # events whose window took the fast path (SPEC 10.4)
 
+    # k IN (syn), s IN (stamp of the event), is_flush IN, t_now IN (first iteration of the window
+    # being delivered); INOUT: this synapse's state, its optimizer state, history of its target
     cdef int send(self, int64_t k, int64_t s, bint is_flush, int64_t t_now) noexcept nogil

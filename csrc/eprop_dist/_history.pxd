@@ -50,6 +50,8 @@ cdef class History:
     # ---- a missing entry found by a synapse kernel (status ERR_HISTORY) ----
     cdef public int64_t missing_t, missing_tgt_lid
 
+    # h IN: row (tgt_lid); t_spike, t_previous IN: stamps of the synapse's event and its previous one;
+    # t_now IN: first iteration of the window being delivered.  INOUT: the row's entries and counts.
     cdef void erase_used_history(self, int64_t h, int64_t t_spike, int64_t t_previous,
                                  int64_t t_now) noexcept nogil
     cdef void prune_bsshslm(self, int64_t h) noexcept nogil

@@ -8,6 +8,9 @@ from eprop_dist._delivery cimport Delivery
 from eprop_dist._generators cimport Generators
 from eprop_dist._recording cimport Recording
 
+# Arguments as in _neurons_eprop.pxd, plus: learning_window IN (steps), reset_on_update IN
+# (eprop_reset_neurons_on_update); the update interval is hs.update_interval; dl.readout_u_all IN,
+# dl.readout_u_local OUT (softmax inputs u).
 cdef void step_recurrent_bsshslm(RecurrentNeurons rec, Delivery dl, History hs, Recording rc,
                                  int64_t t, real_t dt, bint reset_on_update) noexcept nogil
 cdef void step_readouts_bsshslm(Readouts out, Delivery dl, History hs, Recording rc, Generators gn,

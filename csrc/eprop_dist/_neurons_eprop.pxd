@@ -8,6 +8,10 @@ from eprop_dist._delivery cimport Delivery
 from eprop_dist._generators cimport Generators
 from eprop_dist._recording cimport Recording
 
+# Arguments: rec/out INOUT (state, by tgt_lid / out_lid); dl INOUT (input_ring slot t is read and
+# cleared, spikes_out and error_local are appended/written); hs INOUT (entry t appended); rc INOUT
+# (samples, spike records appended); gn IN (rate generators); t IN (iteration); dt IN (ms);
+# D IN (window length: error_local row t % D).
 cdef void step_recurrent(RecurrentNeurons rec, Delivery dl, History hs, Recording rc, int64_t t,
                          real_t dt) noexcept nogil
 cdef void step_readouts(Readouts out, Delivery dl, History hs, Recording rc, Generators gn,

@@ -1,7 +1,6 @@
 # Iteration t of the e-prop+ neurons (SPEC 1.2) and readouts (SPEC 2.2).  State: _neurons.pxd.
 # Input zin = summed weighted spikes arriving in iteration t (Delivery.input_ring).
 from libc.math cimport exp
-from libc.stdint cimport int32_t
 from eprop_dist._neurons cimport (M_IAF, M_IAF_ADAPT, M_DELTA_ADAPT, surrogate_gradient)
 from eprop_dist._history cimport history_append, prefix_append
 from eprop_dist._delivery cimport emit
