@@ -201,7 +201,7 @@ def launch_mismatch_message(library_version, n, var, who):
             f"job alone.  mpi4py is built against a different MPI than the launcher's.  Launch with the "
             f"launcher of that library (for the PyPI mpich wheel: the mpiexec in the virtual environment; "
             f"under Slurm: srun --mpi=pmix for Open MPI, srun --mpi=pmi2 for MPICH), or rebuild mpi4py "
-            f"against the launcher's MPI: pip install --no-binary mpi4py --force-reinstall mpi4py "
+            f"against the launcher's MPI: pip install --no-binary mpi4py --force-reinstall --no-cache-dir mpi4py "
             f"(with that MPI's mpicc on PATH).  `python -m eprop_dist.mpirun --describe` shows both.")
 
 

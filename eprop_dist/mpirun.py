@@ -139,7 +139,7 @@ def mismatch_message(library: str, launcher: str, launcher_text: str) -> str:
             f"{implementation(launcher_text)} ({launcher_text.splitlines()[0].strip() if launcher_text else '?'}); "
             f"every rank would run alone as rank 0 of 1.  Use the mpiexec of the MPI mpi4py was built "
             f"against (set EPROP_MPIEXEC), or rebuild mpi4py against the launcher's MPI "
-            f"(pip install --no-binary mpi4py --force-reinstall mpi4py, with its mpicc on PATH).")
+            f"(pip install --no-binary mpi4py --force-reinstall --no-cache-dir mpi4py, with its mpicc on PATH).")
 
 
 def mpiexec_argv(n: int, python: str | None = None, check: bool = True) -> list[str]:
