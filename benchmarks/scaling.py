@@ -28,8 +28,6 @@ import json
 import os
 import platform
 import resource
-import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -125,7 +123,9 @@ def machine():
 
 
 def driver(a):
-    mpiexec = shlex.split(a.mpiexec) if a.mpiexec else [shutil.which("mpiexec") or "mpiexec"]
+    from eprop_dist.mpirun import mpiexec_argv
+    if a.mpiexec:
+        os.environ["EPROP_MPIEXEC"] = a.mpiexec   # mpiexec_argv splits it and adds what its MPI needs
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     results = []
     for n in a.sizes:
@@ -136,7 +136,7 @@ def driver(a):
                         continue        # one serial point: a 1-rank run never exchanges
                     t_sim = a.t_sim if a.t_sim else (200 if n <= 100000 else 50)
                     t_sim = (t_sim // d) * d
-                    cmd = mpiexec + ["-n", str(r), sys.executable, "-m", "mpi4py", os.path.abspath(__file__),
+                    cmd = mpiexec_argv(r) + [sys.executable, "-m", "mpi4py", os.path.abspath(__file__),
                                      "--worker", "--n", str(n), "--delay", str(d), "--t-sim", str(t_sim),
                                      "--exchange", x, "--warmup", str(a.warmup)]
                     p = subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
@@ -174,7 +174,8 @@ def main():
     p.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     p.add_argument("--delays", type=int, nargs="+", default=[1, 5])
     p.add_argument("--out", default="")
-    p.add_argument("--mpiexec", default="", help="launcher command (default: mpiexec on PATH)")
+    p.add_argument("--mpiexec", default="", help="launcher command (default: $EPROP_MPIEXEC, else the mpiexec of "
+                   "mpi4py's MPI: next to python, else on PATH; Open MPI gets --oversubscribe)")
     p.add_argument("--timeout", type=int, default=3600)
     a = p.parse_args()
     if a.worker:

@@ -183,7 +183,48 @@ def world():
             return SerialComm()
         if MPI.COMM_WORLD.Get_size() > 1:
             return MPIComm(MPI.COMM_WORLD)
+        launched = launcher_size(os.environ)
+        if launched is not None:
+            from .errors import EpropError
+            raise EpropError(launch_mismatch_message(MPI.Get_library_version(), *launched))
     return SerialComm()
+
+
+# (variable, what sets it) of launchers that tell each process how many ranks were started
+_LAUNCHER_SIZE_VARS = (("OMPI_COMM_WORLD_SIZE", "Open MPI's mpirun/mpiexec"),
+                       ("PMI_SIZE", "an MPICH-family launcher (Hydra mpiexec, Intel MPI) or srun --mpi=pmi2"),
+                       ("MPI_LOCALNRANKS", "an MPICH Hydra mpiexec"))
+
+
+def launcher_size(env):
+    """(n, variable, launcher) when `env` shows a launch of n > 1 ranks, else None.  Slurm counts only
+    inside an srun step (SLURM_STEP_ID set), not in the batch script of an allocation."""
+    for var, who in _LAUNCHER_SIZE_VARS:
+        try:
+            n = int(env.get(var, ""))
+        except ValueError:
+            continue
+        if n > 1:
+            return n, var, who
+    try:
+        n = int(env.get("SLURM_STEP_NUM_TASKS", ""))
+    except ValueError:
+        n = 0
+    if n > 1 and "SLURM_STEP_ID" in env and env["SLURM_STEP_ID"] not in ("4294967294", "4294967295", "batch", "extern"):
+        who = "srun --mpi=pmix" if any(k.startswith("PMIX_") for k in env) else "srun"
+        return n, "SLURM_STEP_NUM_TASKS", who
+    return None
+
+
+def launch_mismatch_message(library_version, n, var, who):
+    lib = (library_version.strip().splitlines() or ["?"])[0].strip()
+    return (f"MPI launch mismatch: this process was started by {who} as one of {n} ranks ({var}={n}), "
+            f"but mpi4py's MPI library ({lib}) sees a world of 1 rank, so every rank would run the whole "
+            f"job alone.  mpi4py is built against a different MPI than the launcher's.  Launch with the "
+            f"launcher of that library (for the PyPI mpich wheel: the mpiexec in the virtual environment; "
+            f"under Slurm: srun --mpi=pmix for Open MPI, srun --mpi=pmi2 for MPICH), or rebuild mpi4py "
+            f"against the launcher's MPI: pip install --no-binary mpi4py --force-reinstall --no-cache-dir mpi4py "
+            f"(with that MPI's mpicc on PATH).  `python -m eprop_dist.mpirun --describe` shows both.")
 
 
 def as_comm(comm):

@@ -1,19 +1,19 @@
 """Rank-count and window-size invariance (SPEC 10.1, 10.2): bit-identical spikes, weights and
 readout signals on 1, 2, 3 and 4 MPI ranks, and for windows D = 1 .. min delay."""
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from eprop_dist.mpirun import mpiexec_argv
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import invariance_net as inv  # noqa: E402
 
-MPIEXEC = shutil.which("mpiexec")
 COMPARE = ("spk_t", "spk_s", "mm_t", "mm_s", "y", "ys", "vout", "wr_t", "wr_s", "wr_g", "wr_w", "c_s", "c_t", "c_w")
 
 
@@ -22,7 +22,7 @@ def run_ranks(n, tmp_path, *args):
         pytest.fail("mpiexec not found: install the MPI extra (pip install -e '.[mpich]')")
     out = tmp_path / f"r{n}.npz"
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", os.path.join(HERE, "invariance_net.py"),
+    cmd = mpiexec_argv(n) + [sys.executable, "-m", "mpi4py", os.path.join(HERE, "invariance_net.py"),
            str(out), *args]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env,
                        stdin=subprocess.DEVNULL)

@@ -1,7 +1,6 @@
 """A failure on one MPI rank ends the whole job with the message and a non-zero exit code within
 seconds, never a hang (run through mpiexec subprocesses with a timeout)."""
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -9,14 +8,9 @@ import time
 
 import pytest
 
+from eprop_dist.mpirun import mpiexec_argv
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MPIEXEC = shutil.which("mpiexec")
-
-
-@pytest.fixture(autouse=True)
-def _need_mpiexec():
-    if MPIEXEC is None:          # a missing launcher is a failure, never a skip
-        pytest.fail("mpiexec not found: install the MPI extra (pip install -e '.[mpich]')")
 
 PRELUDE = textwrap.dedent("""
     import numpy as np
@@ -36,7 +30,7 @@ def launch(body, tmp_path, n=2, via_mpi4py=True, timeout=90):
     script = tmp_path / "job.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [MPIEXEC, "-n", str(n), sys.executable] + (["-m", "mpi4py"] if via_mpi4py else []) + [str(script)]
+    cmd = mpiexec_argv(n) + [sys.executable] + (["-m", "mpi4py"] if via_mpi4py else []) + [str(script)]
     t0 = time.monotonic()
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                        stdin=subprocess.DEVNULL)
@@ -95,7 +89,7 @@ def test_cli_bad_config_exits_cleanly(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("n_iter = -3\n")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    p = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train",
+    p = subprocess.run(mpiexec_argv(2) + [sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train",
                         "--config", str(cfg), "--out", str(tmp_path)], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, timeout=90, env=env)
     assert p.returncode != 0
