@@ -48,14 +48,15 @@ class _Base(BaseModel):
         if self.family == "bsshslm_2020":
             for k in self.EPROP_PLUS_ONLY:
                 if k in self.model_fields_set:
-                    raise ValueError(f"key '{k}' does not apply to family bsshslm_2020 (e-prop+ only)")
+                    raise ValueError(f"config key '{k}' does not apply to family bsshslm_2020 (e-prop+ only)")
         return self
 
 
 class SineWaves(_Base):
     """SPEC 7.1 (e-prop+) / 7.2 (bsshslm_2020): pattern generation, one readout learns four sines."""
     n_iter: int = Field(200, ge=1, description="training iterations (one sequence each)")
-    seq: int = Field(1000, ge=10, le=100_000, description="sequence length in steps of 1 ms")
+    seq: int = Field(1000, ge=200, le=100_000, description="sequence length in steps of 1 ms (>= 200, the "
+                     "shortest target period: NEST's target has whole periods per sequence only)")
     n_in: int = Field(100, ge=1)
     n_rec: int = Field(100, ge=2)
     n_out: int = Field(1, ge=1)
@@ -98,7 +99,7 @@ class EvidenceAccumulation(_Classification):
     @model_validator(mode="after")
     def _sizes(self):
         if self.n_reg + self.n_ad < 2:
-            raise ValueError("n_reg + n_ad must be >= 2 recurrent neurons")
+            raise ValueError(f"config keys 'n_reg' + 'n_ad' = {self.n_reg + self.n_ad}: need >= 2 recurrent neurons")
         return self
 
 
@@ -114,11 +115,18 @@ class _EventDigits(_Classification):
     p_in: float = Field(0.25, gt=0.0, le=1.0)
     p_rec: float = Field(0.01, gt=0.0, le=1.0)
     neuron_model: Optional[str] = None
+    tau_m_readout: Optional[float] = Field(None, gt=0.0, le=1e4, description="readout membrane time constant "
+                                           "(ms); None: NEST's 100 with kappa 0.99; else kappa = exp(-1/tau)")
+    c_reg: Optional[float] = Field(None, ge=0.0, description="firing-rate regularisation; None: NEST's "
+                                   "2 / seq / (1 - kappa)^2")
+    input_weight_scale: float = Field(1.0, gt=0.0, le=1e3, description="input weights: normal(0, this / sqrt(n_in))")
+    feedback_scale: Optional[float] = Field(None, gt=0.0, description="feedback weights randn * this; "
+                                            "None: NEST's 1 / (1 - kappa)")
 
     @model_validator(mode="after")
     def _lw(self):
         if self.learning_window > self.seq:
-            raise ValueError(f"learning_window ({self.learning_window}) must be <= seq ({self.seq})")
+            raise ValueError(f"config key 'learning_window' = {self.learning_window}: must be <= seq ({self.seq})")
         _check_model(self)
         return self
 
@@ -158,7 +166,7 @@ def _check_model(cfg):
     if cfg.neuron_model is None:
         cfg.neuron_model = models[0]
     elif cfg.neuron_model not in models:
-        raise ValueError(f"neuron_model {cfg.neuron_model!r} is not a recurrent model of family {cfg.family}; "
+        raise ValueError(f"config key 'neuron_model' = {cfg.neuron_model!r}: not a recurrent model of family {cfg.family}; "
                          f"choose one of {', '.join(models)}")
 
 
@@ -247,7 +255,7 @@ def _message(e, data):
                 msg = "must be a finite number"
             parts.append(f"config key '{loc}' = {got!r}: {msg}")
         else:
-            parts.append(f"config: {msg}")
+            parts.append(msg if msg.startswith("config key") else f"config: {msg}")
     return "; ".join(parts)
 
 

@@ -26,9 +26,10 @@ def build(k, cfg, train, test, task_name, info=None):
     k.set(resolution=1.0, rng_seed=int(cfg.seed) + 1)
     gen = k.Create("spike_generator", n_in)
     par = k.Create("parrot_neuron", n_in)
-    kappa = 0.99
+    tau_out = 100.0 if cfg.tau_m_readout is None else float(cfg.tau_m_readout)
+    kappa = 0.99 if cfg.tau_m_readout is None else float(np.exp(-1.0 / tau_out))
     sf = 1.0 - kappa
-    p_rec = {"C_m": 1.0, "c_reg": 2.0 / seq / sf**2, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0, "f_target": 10.0,
+    p_rec = {"C_m": 1.0, "c_reg": 2.0 / seq / sf**2 if cfg.c_reg is None else float(cfg.c_reg), "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0, "f_target": 10.0,
              "flush_event_send_interval": float(seq), "I_e": 0.0, "kappa": kappa, "kappa_reg": kappa,
              "surrogate_gradient_function": "piecewise_linear", "surrogate_gradient_height": 0.5,
              "surrogate_gradient_width": 1.0 / 1.7, "t_ref": 0.0, "tau_m": 30.0, "V_m": 0.0, "V_th": 0.6}
@@ -39,7 +40,7 @@ def build(k, cfg, train, test, task_name, info=None):
         p_rec.update({"adapt_beta": 0.0, "adapt_tau": 2000.0, "adaptation": 0.0})
     rec = k.Create(model, n_rec, p_rec)
     out = k.Create("eprop_readout", n_out, {"C_m": 1.0, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0, "I_e": 0.0,
-                                            "tau_m": 100.0, "V_m": 0.0})
+                                            "tau_m": tau_out, "V_m": 0.0})
     tgen = k.Create("step_rate_generator", n_out)
     lwgen = k.Create("step_rate_generator")
     mm = k.Create("multimeter", 1, {"interval": 1.0, "record_from": ["readout_signal", "target_signal"]})
@@ -47,12 +48,12 @@ def build(k, cfg, train, test, task_name, info=None):
     force = k.Create("spike_generator")
     nest_w = cfg.weights == "nest_example"
     if nest_w:     # SPEC 7.4: float64, masks drawn after all four matrices
-        W_in = rng.randn(n_in, n_rec).T / np.sqrt(n_in)
+        W_in = rng.randn(n_in, n_rec).T / np.sqrt(n_in) * cfg.input_weight_scale
         W_rec = rng.randn(n_rec, n_rec).T / np.sqrt(n_rec)
         np.fill_diagonal(W_rec, 0.0)
     lim = np.sqrt(3.0 / max(1.0, (n_rec + n_out) / 2.0))
     W_out = rng.uniform(-lim, lim, (n_rec, n_out)).T * sf
-    Bfb = rng.randn(n_rec, n_out) / sf
+    Bfb = rng.randn(n_rec, n_out) * (1.0 / sf if cfg.feedback_scale is None else cfg.feedback_scale)
     if nest_w:
         W_in = W_in * rng.choice([0, 1], (n_rec, n_in), p=[1 - cfg.p_in, cfg.p_in])
         W_rec = W_rec * rng.choice([0, 1], (n_rec, n_rec), p=[1 - cfg.p_rec, cfg.p_rec])
@@ -65,7 +66,7 @@ def build(k, cfg, train, test, task_name, info=None):
     k.SetDefaults("eprop_synapse", {"optimizer": opt})
     k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
     syn = {"synapse_model": "eprop_synapse", "delay": 1.0}
-    connect_eprop(k, par, rec, cfg.p_in, 1.0 / np.sqrt(n_in), syn, dense_W=W_in)
+    connect_eprop(k, par, rec, cfg.p_in, cfg.input_weight_scale / np.sqrt(n_in), syn, dense_W=W_in)
     connect_eprop(k, rec, rec, cfg.p_rec, 1.0 / np.sqrt(n_rec), syn, autapses=False, dense_W=W_rec)
     k.Connect(rec, out, "all_to_all", dict(syn, weight=W_out))
     k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection", "delay": 1.0,
