@@ -117,6 +117,9 @@ class _EventDigits(_Classification):
     neuron_model: Optional[str] = None
     tau_m_readout: Optional[float] = Field(None, gt=0.0, le=1e4, description="readout membrane time constant "
                                            "(ms); None: NEST's 100 with kappa 0.99; else kappa = exp(-1/tau)")
+    p_in_out: float = Field(0.0, ge=0.0, le=1.0, description="input -> readout e-prop projection (0: none, "
+                            "NEST's network)")
+    optimizer_batch_size: int = Field(1, ge=1, description="e-prop+ optimizer batch in time steps (NEST: 1)")
     c_reg: Optional[float] = Field(None, ge=0.0, description="firing-rate regularisation; None: NEST's "
                                    "2 / seq / (1 - kappa)^2")
     input_weight_scale: float = Field(1.0, gt=0.0, le=1e3, description="input weights: normal(0, this / sqrt(n_in))")

@@ -114,9 +114,11 @@ def snapshot_weights(net):
     conns = net.k.GetConnections(synapse_model=net.syn_model).get(["source", "target", "weight"])
     pops = net.populations
     out = {}
-    for pre_name, post_name in (("in", "rec"), ("rec", "rec"), ("rec", "out")):
+    for pre_name, post_name in (("in", "rec"), ("rec", "rec"), ("rec", "out"), ("in", "out")):
         pre, post = pops[pre_name].gids, pops[post_name].gids
         sel = np.isin(conns["source"], pre) & np.isin(conns["target"], post)
+        if pre_name == "in" and post_name == "out" and not sel.any():
+            continue
         out[f"{pre_name}_{post_name}"] = {"source": conns["source"][sel], "target": conns["target"][sel],
                                           "weight": conns["weight"][sel],
                                           "source_population": pre_name, "target_population": post_name,

@@ -61,7 +61,7 @@ def build(k, cfg, train, test, task_name, info=None):
     else:
         W_in = W_rec = None
     eta = cfg.eta if cfg.eta is not None else 5e-3 * sf**2
-    opt = {"type": cfg.optimizer or "gradient_descent", "batch_size": 1, "eta": eta, "Wmin": -100.0,
+    opt = {"type": cfg.optimizer or "gradient_descent", "batch_size": int(cfg.optimizer_batch_size), "eta": eta, "Wmin": -100.0,
            "Wmax": 100.0, "optimize_each_step": bool(cfg.optimize_each_step)}
     k.SetDefaults("eprop_synapse", {"optimizer": opt})
     k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
@@ -69,6 +69,8 @@ def build(k, cfg, train, test, task_name, info=None):
     connect_eprop(k, par, rec, cfg.p_in, cfg.input_weight_scale / np.sqrt(n_in), syn, dense_W=W_in)
     connect_eprop(k, rec, rec, cfg.p_rec, 1.0 / np.sqrt(n_rec), syn, autapses=False, dense_W=W_rec)
     k.Connect(rec, out, "all_to_all", dict(syn, weight=W_out))
+    if cfg.p_in_out > 0:          # optional direct input -> readout projection (not in NEST's example)
+        connect_eprop(k, par, out, cfg.p_in_out, sf / np.sqrt(n_in), syn)
     k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection", "delay": 1.0,
                                       "weight": Bfb})
     k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,

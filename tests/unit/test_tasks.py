@@ -319,3 +319,13 @@ def test_two_ranks_equal_one(tmp_path, task):
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("wrote") == 1            # rank 0 reports and writes
     _same_results(one, out2 / "results.h5")
+
+
+def test_error_under_mpi_ends_every_rank(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train", "nmnist",
+                        "--set", f'data_dir="{tmp_path / "none"}"', "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+    assert p.returncode != 0
+    assert "does not exist" in p.stderr and "never downloads" in p.stderr
+    assert not (tmp_path / "o").exists()
