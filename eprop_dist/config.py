@@ -160,7 +160,7 @@ TASKS = {"sine_waves": SineWaves, "evidence_accumulation": EvidenceAccumulation,
          "nmnist": Nmnist}
 DEFAULT_FAMILY = {"sine_waves": "eprop_plus", "evidence_accumulation": "bsshslm_2020", "digits": "eprop_plus",
                   "nmnist": "eprop_plus"}
-FAMILIES_OF = {"sine_waves": FAMILIES, "evidence_accumulation": FAMILIES, "digits": ("eprop_plus",),
+FAMILIES_OF = {"sine_waves": FAMILIES, "evidence_accumulation": FAMILIES, "digits": FAMILIES,
                "nmnist": ("eprop_plus",)}
 
 
