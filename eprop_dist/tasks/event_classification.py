@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .common import Net, connect_eprop, run_pipeline
+from .common import Net, PhaseRates, connect_eprop, run_pipeline
 
 
 def build(k, cfg, train, test, task_name, info=None):
@@ -116,6 +116,9 @@ def build(k, cfg, train, test, task_name, info=None):
     cur = {"train": 0, "test": 0}
     sets = {"train": train, "test": test}
 
+    t_rates = PhaseRates(tgen)
+    lw_rates = PhaseRates(lwgen) if lwgen is not None else None
+
     def load_phase(n, label):
         which = "train" if label == "training" else "test"
         ds, N = sets[which], len(sets[which])
@@ -136,10 +139,10 @@ def build(k, cfg, train, test, task_name, info=None):
         onehot = np.zeros((n_out, B))
         onehot[labels, np.arange(B)] = 1.0
         tt = np.arange(0.0, P, seq) + n * P + offset
-        tgen.set([{"amplitude_times": tt, "amplitude_values": onehot[q]} for q in range(n_out)])
+        t_rates.set(n * P, [tt] * n_out, list(onehot))
         if lwgen is not None:
             lw_t = (np.arange(0.0, P, seq)[:, None] + np.array([0.0, seq - lw])).ravel() + n * P + 2
-            lwgen.set({"amplitude_times": lw_t, "amplitude_values": np.tile([0.0, 1.0], B)})
+            lw_rates.set(n * P, [lw_t], [np.tile([0.0, 1.0], B)])
         return labels
 
     inf = {"task": task_name, "n_in": n_in, "n_train": len(train), "n_test": len(test),

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from .common import Net, connect_eprop, run_pipeline, spike_times_from_bools
+from .common import Net, PhaseRates, connect_eprop, run_pipeline, spike_times_from_bools
 
 
 def steps_of(cfg):
@@ -154,16 +154,19 @@ def build(k, cfg):
     k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0, "delay": 1.0})
     offset = 4 if bss else 2
 
+    t_rates = PhaseRates(tgen)
+    lw_rates = PhaseRates(lwgen) if lwgen is not None else None
+
     def load_phase(n, label):
         bools, target = generate_input_output(B, n_in, steps, cfg, rng)
         gen.set([{"spike_times": t} for t in spike_times_from_bools(bools.reshape(P, n_in), n * P + 1.0)])
         onehot = np.zeros((n_out, B))
         onehot[target, np.arange(B)] = 1.0
         tt = np.arange(0.0, P, seq) + n * P + offset
-        tgen.set([{"amplitude_times": tt, "amplitude_values": onehot[q]} for q in range(n_out)])
+        t_rates.set(n * P, [tt] * n_out, list(onehot))
         if lwgen is not None:
             lw_t = (np.arange(0.0, P, seq)[:, None] + np.array([0.0, seq - steps["recall"]])).ravel() + n * P + 2
-            lwgen.set({"amplitude_times": lw_t, "amplitude_values": np.tile([0.0, 1.0], B)})
+            lw_rates.set(n * P, [lw_t], [np.tile([0.0, 1.0], B)])
         return target
 
     net = Net(k=k, cfg=cfg, seq=seq, batch=B, lw=steps["recall"], offset=offset, loss="ce" if bss else "mse",

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .common import Net, connect_eprop, run_pipeline, superimposed_sines
+from .common import Net, PhaseRates, connect_eprop, run_pipeline, superimposed_sines
 
 PERIODS = (1000, 500, 333, 200)
 
@@ -128,11 +128,13 @@ def build(k, cfg):
     per_in = np.split(t_idx[o].astype(float), np.searchsorted(i_idx[o], np.arange(1, n_in)))
     target_offset = 4.0 if bss else 2.0
 
+    t_rates = PhaseRates(tgen)
+    lw_rates = PhaseRates(lwgen) if lwgen is not None else None
+
     def load_phase(n, label):
         start = n * seq + 1.0                       # offset_gen = 1
         gen.set([{"spike_times": t + start} for t in per_in])
-        tgen.set({"amplitude_times": np.arange(seq, dtype=float) + n * seq + target_offset,
-                  "amplitude_values": np.tile(target, 1)})
+        t_rates.set(n * seq, [np.arange(seq, dtype=float) + n * seq + target_offset] * n_out, [target] * n_out)
         return None
 
     class _Sched:     # sine waves: n_iter training iterations, nothing else (SPEC 7.1)

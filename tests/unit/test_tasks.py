@@ -329,3 +329,20 @@ def test_error_under_mpi_ends_every_rank(tmp_path):
     assert p.returncode != 0
     assert "does not exist" in p.stderr and "never downloads" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_evidence_accumulation_is_nests_network():
+    """weights = "nest_example", training phases only: the task network is SPEC 6.2.2's evidence-
+    accumulation network (same numpy draws, inputs, targets, timing); its per-phase loss equals the
+    loss of that case run directly through the engine."""
+    import nest_cases as nc
+    from api_cases import run_bss_core
+    from eprop_dist import Kernel
+    from eprop_dist.tasks import evidence_accumulation as ea
+    case = nc.bsshslm_classification_case(1, n_iter=2)
+    got_ref = run_bss_core(nc.bsshslm_run_kwargs(case), record_rec=False)
+    ref = nc.bsshslm_classification_loss(got_ref["readout_signal"], got_ref["target_signal"], case)
+    cfg = C.resolve("evidence_accumulation", None, {"weights": "nest_example", "batch_size": 1, "n_iter_train": 2,
+                                                   "n_iter_test": 0, "do_early_stopping": False})
+    rec = ea.run(cfg, Kernel())
+    np.testing.assert_allclose([p["loss"] for p in rec["phases"]], ref, rtol=1e-9)
