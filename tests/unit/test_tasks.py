@@ -31,9 +31,9 @@ SMALL = {
 }
 
 
-def train(tmp_path, task, *extra, name="run"):
+def train(tmp_path, task, *extra, name="run", small=True):
     out = tmp_path / name
-    rc = cli.main(["train", task, "--out", str(out), "--quiet", *SMALL.get(task, []), *extra])
+    rc = cli.main(["train", task, "--out", str(out), "--quiet", *(SMALL.get(task, []) if small else []), *extra])
     assert rc == 0
     return out / "results.h5"
 
@@ -148,16 +148,19 @@ def test_schedule_is_nests_training_pipeline():
 
 
 def test_digits_stand_in_learns(tmp_path):
-    """The N-MNIST stand-in through the N-MNIST pipeline: held-out accuracy >= 0.35, 3.5 times chance
-    (0.1 for 10 balanced classes).  Over 100 held-out samples, chance performance exceeds 0.2 with
-    probability < 0.1 % (binomial), so 0.35 cannot be reached by luck."""
-    path = train(tmp_path, "digits", "--config", os.path.join(ROOT, "configs", "digits_test.toml"))
+    """The N-MNIST stand-in through the N-MNIST pipeline (configs/digits_bsshslm.toml, 400 training
+    samples): mean held-out accuracy over 80 test samples >= 0.25, 2.5 times chance (0.1 for 10 classes).
+    A chance-level classifier reaches 20 of 80 with probability < 1e-4 (binomial), so passing means the
+    network learned; the run is deterministic (fixed seed), so the test does not flake."""
+    path = train(tmp_path, "digits", "--config", os.path.join(ROOT, "configs", "digits_bsshslm.toml"), small=False)
     validate_layout(path, classify=True)
     r = read_results(path)
-    test_acc = r["phases"]["accuracy"][r["phases"]["label"] == "test"]
+    labels = r["phases"]["label"]
+    test_acc = r["phases"]["accuracy"][labels == "test"]
     assert r["provenance"]["task_info"]["stand_in"].startswith("scikit-learn 8x8 digits")
-    assert test_acc.size * int(r["config"]["batch_size"]) >= 100
-    assert test_acc.mean() >= 0.35, test_acc
+    assert np.count_nonzero(labels == "training") * r["config"]["batch_size"] == 400
+    assert test_acc.size * r["config"]["batch_size"] == 80
+    assert test_acc.mean() >= 0.25, test_acc
 
 
 # ---------------------------------------------------------------------------------------------------
