@@ -54,8 +54,8 @@ def test_unknown_and_inapplicable_keys():
         C.resolve("digits", None, {"data_dir": "x"})
     with pytest.raises(C.ConfigError, match="'optimize_each_step' does not apply to family bsshslm_2020"):
         C.resolve("sine_waves", "bsshslm_2020", {"optimize_each_step": True})
-    with pytest.raises(C.ConfigError, match="task digits is available for eprop_plus"):
-        C.resolve("digits", "bsshslm_2020")
+    with pytest.raises(C.ConfigError, match="task nmnist is available for eprop_plus"):
+        C.resolve("nmnist", "bsshslm_2020")
     with pytest.raises(C.ConfigError, match="disagrees"):
         C.resolve("digits", None, {"task": "nmnist"})
     with pytest.raises(C.ConfigError, match="'learning_window' = 400: must be <= seq"):
