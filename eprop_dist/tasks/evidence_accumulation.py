@@ -8,7 +8,9 @@ side had more cues.  ``n_reg`` regular + ``n_ad`` adaptive recurrent neurons, tw
   learning window = the recall period (kernel ``eprop_learning_window``).
 * eprop_plus (this project's variant; NEST has no e-prop+ version of this example): ``eprop_readout`` with
   mean-squared error on one-hot targets, gated by the learning-window generator to the recall period,
-  weights scaled as in NEST's e-prop+ N-MNIST example; accuracy = argmax of the mean readout in the window.
+  weights scaled as in NEST's e-prop+ N-MNIST example, Adam with eta 1e-4 (5e-3 makes the readout diverge);
+  accuracy = argmax of the mean readout in the window.  Not tuned further: at 64 samples its loss falls
+  from 29 to about 20, the level of a constant 0.5 prediction.
 """
 from __future__ import annotations
 
@@ -122,7 +124,7 @@ def build(k, cfg):
     if not bss:
         W_out *= sf
         Bfb /= sf
-    eta = cfg.eta if cfg.eta is not None else 5e-3
+    eta = cfg.eta if cfg.eta is not None else (5e-3 if bss else 1e-4)   # e-prop+ variant: 5e-3 diverges
     opt = {"type": cfg.optimizer or "adam", "batch_size": B, "eta": eta, "Wmin": -100.0, "Wmax": 100.0}
     if opt["type"] == "adam":
         opt.update({"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8})
