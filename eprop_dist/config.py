@@ -38,6 +38,8 @@ class _Base(BaseModel):
     optimizer: Optional[Literal["gradient_descent", "adam"]] = Field(None, description="None: the task's (NEST's) optimizer")
     optimize_each_step: bool = False
     record_spikes: int = Field(100, ge=0, description="recurrent neurons whose spikes are written")
+    record_weights: bool = Field(True, description="initial and final weights of every e-prop connection "
+                                 "(gathered on every rank: turn off for very large networks)")
     weights: Literal["rules", "nest_example"] = "rules"
 
     # keys that only one family knows

@@ -150,7 +150,7 @@ def _write_record(f, r):
         _ds(t, "readout_signal", y, "1", dims="sample, step, readout")
         _ds(t, "target_signal", ys, "1", dims="sample, step, readout")
         _ds(t, "time", np.arange(1, y.shape[1] + 1, dtype=float), "ms", description="step within a sample")
-    for when in ("initial", "final"):
+    for when in ("initial", "final") if r["weights_initial"] else ():
         g = f.create_group(f"weights/{when}")
         for proj, w in r[f"weights_{when}"].items():
             p = g.create_group(proj)

@@ -133,7 +133,9 @@ def run_pipeline(net, report=None, progress=None):
     rec = Recorder(net)
     timers = {"build": 0.0, "evaluate": 0.0, "snapshot": 0.0}
     t0 = time.perf_counter()
-    w_initial = snapshot_weights(net)        # builds the network
+    keep_w = getattr(net.cfg, "record_weights", True)
+    w_initial = snapshot_weights(net) if keep_w else {}
+    k.GetConnections(synapse_model=net.syn_model)         # builds the network (collective)
     timers["build"] = net.info.pop("_t_build", 0.0) + time.perf_counter() - t0
     phases = []               # one dict per evaluated phase
     traces = {}
@@ -191,7 +193,7 @@ def run_pipeline(net, report=None, progress=None):
     k.Simulate(3.0)
     timers["final"] = time.perf_counter() - t_ph
     t = time.perf_counter()
-    w_final = snapshot_weights(net)
+    w_final = snapshot_weights(net) if keep_w else {}
     timers["snapshot"] = time.perf_counter() - t
     spikes = {}
     sr = net.nodes.get("sr")

@@ -141,6 +141,7 @@ def build(k, cfg):
         n_iter_train = cfg.n_iter
         n_iter_test = 0
         do_early_stopping = False
+        record_weights = cfg.record_weights
 
     net = Net(k=k, cfg=_Sched, seq=seq, batch=1, lw=seq, offset=4 if bss else 2, loss="mse", classify=False,
               nodes={"rec": rec, "out": out, "mm": mm, "sr": sr, "force": force}, syn_model=syn_model,

@@ -349,3 +349,14 @@ def test_evidence_accumulation_is_nests_network():
                                                    "n_iter_test": 0, "do_early_stopping": False})
     rec = ea.run(cfg, Kernel())
     np.testing.assert_allclose([p["loss"] for p in rec["phases"]], ref, rtol=1e-9)
+
+
+def test_without_weight_snapshots(tmp_path, capsys):
+    path = train(tmp_path, "sine_waves", "--set", "record_weights=false")
+    with h5py.File(path, "r") as f:
+        assert "weights" not in f and "phases" in f and "spikes" in f
+    r = read_results(path)
+    assert "weights" not in r and r["loss"].shape == (3,)
+    capsys.readouterr()
+    assert cli.main(["plot", str(path.parent)]) == 0
+    assert "weights.png" not in capsys.readouterr().out
