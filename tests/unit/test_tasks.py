@@ -360,3 +360,19 @@ def test_without_weight_snapshots(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["plot", str(path.parent)]) == 0
     assert "weights.png" not in capsys.readouterr().out
+
+
+def test_write_failure_leaves_no_file(tmp_path, capsys, monkeypatch):
+    """A failure while results.h5 is being written (disk full, ...) leaves neither a partial file nor the
+    temporary one, and is a clear error."""
+    import eprop_dist.io as io
+
+    def broken(f, r):
+        f.create_dataset("partial", data=np.zeros(3))
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(io, "_write_record", broken)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--quiet", *SMALL["sine_waves"], "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "could not write results" in err and "No space left on device" in err
+    assert not out.exists() or os.listdir(out) == []
