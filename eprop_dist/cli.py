@@ -1,86 +1,204 @@
 """The ``eprop-dist`` command (also ``python -m eprop_dist``).
 
-    eprop-dist train [--task sine_waves] [--n-iter N] [--seq STEPS] [--neuron-model M] [--seed S]
-                     [--config FILE.toml] [--out DIR]
+    eprop-dist train [TASK] [--config FILE.toml] [--set key=value ...] [--family eprop_plus|bsshslm_2020]
+                     [--out DIR] [--overwrite] [--quiet]
+    eprop-dist plot RUN_DIR [--out DIR]
 
+TASK: sine_waves (default), evidence_accumulation, digits (offline N-MNIST stand-in), nmnist.
 Under MPI launch it as ``mpiexec -n N python -m mpi4py -m eprop_dist train ...`` so that an error on
-one rank aborts the whole job.
+one rank aborts the whole job.  Other packages add subcommands through ``EXTENSIONS``: each listed module,
+if importable, exposes ``add_subcommands(subparsers)``; a missing module simply adds nothing.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+import time
 
 from .errors import EpropError
 
-TASKS = ("sine_waves",)
+EXTENSIONS = ["eprop_dist.scaling.cli"]
+TASK_NAMES = ("sine_waves", "evidence_accumulation", "digits", "nmnist")
+# old shortcuts of the first CLI, kept as aliases of --set
+SHORTCUTS = (("--n-iter", "n_iter", int), ("--seq", "seq", int), ("--neuron-model", "neuron_model", str),
+             ("--seed", "seed", int), ("--eta", "eta", float))
 
 
-def _config(args):
-    cfg = {}
-    if args.config:
-        import tomllib
-        try:
-            with open(args.config, "rb") as f:
-                cfg = tomllib.load(f)
-        except FileNotFoundError:
-            raise EpropError(f"config file {args.config} not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise EpropError(f"config file {args.config} is not valid TOML: {e}") from None
-    for key in ("n_iter", "seq", "neuron_model", "seed", "eta"):
+def log(msg, quiet=False):
+    if not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _task_module(name):
+    return importlib.import_module(f".tasks.{name}", __package__)
+
+
+def _phase_line(r, n_total):
+    s = f"phase {r['phase'] + 1:4d}{'/' + str(n_total) if n_total else ''}  {r['label']:<14s} loss {r['loss']:.6f}"
+    if r["accuracy"] is not None:
+        s += f"  accuracy {r['accuracy']:.3f}"
+    return s
+
+
+def cmd_train(args):
+    from . import config as C
+    from .comm import world
+    sets = C.parse_set(args.set)
+    for opt, key, _ in SHORTCUTS:
         v = getattr(args, key)
         if v is not None:
-            cfg[key] = v
-    from .tasks import sine_waves
-    unknown = set(cfg) - set(sine_waves.DEFAULTS) - {"task"}
-    if unknown:
-        raise EpropError(f"config: unknown key(s) {sorted(unknown)}; valid: {sorted(sine_waves.DEFAULTS)}")
-    for key in ("n_iter", "seq", "seed"):
-        if key in cfg and (not isinstance(cfg[key], int) or cfg[key] < (0 if key == "seed" else 1)):
-            raise EpropError(f"config: {key} must be a positive integer, got {cfg[key]!r}")
-    return cfg
+            sets[key] = v
+    file_cfg = C.load_toml(args.config) if args.config else {}
+    cfg = C.resolve(args.task, args.family, file_cfg, sets)
+    comm = world()
+    root = comm.rank == 0
+    quiet = args.quiet or not root
+    err = None
+    if root:
+        try:
+            from .io import check_writable
+            check_writable(args.out, overwrite=args.overwrite)
+        except EpropError as e:
+            err = e
+    comm.check(err)
+    from .api import Kernel
+    k = Kernel(comm=comm)
+    n_total = getattr(cfg, "n_iter", None)
+    bar = None
+    if root and not args.quiet:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=n_total or getattr(cfg, "n_iter_train", None), unit="phase", file=sys.stderr,
+                       disable=not sys.stderr.isatty(), dynamic_ncols=True, desc=cfg.task)
+        except ImportError:      # tqdm is a dependency; without it there are only the log lines
+            bar = None
+
+    def report(r):
+        if quiet:
+            return
+        line = _phase_line(r, n_total)
+        if bar is not None and not bar.disable:
+            bar.write(line, file=sys.stderr)
+            post = {"loss": f"{r['loss']:.4g}"}
+            if r["accuracy"] is not None:
+                post["acc"] = f"{r['accuracy']:.3f}"
+            bar.set_postfix(post, refresh=False)
+        else:
+            log(line)
+
+    def progress(n, label):
+        if bar is not None and label == "training":
+            bar.update(1)
+
+    log(f"eprop-dist: task {cfg.task} ({cfg.family}) on {comm.size} rank(s); writing {args.out}", quiet)
+    t0 = time.perf_counter()
+    try:
+        rec = _task_module(cfg.task).run(cfg, k, report=report, progress=progress)
+    except EpropError as e:
+        if comm.size > 1:            # may have happened on this rank only: end every rank now, no hang
+            print(f"eprop-dist: rank {comm.rank}: error: {e}", file=sys.stderr, flush=True)
+            comm.abort(2)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    t_run = time.perf_counter() - t0
+    from .io import write_results
+    resolved = C.as_dict(cfg)
+    timers = dict(rec["timers"])
+    timers.update({f"kernel_{a}": b for a, b in rec["kernel_timers"].items()})
+    timers["total"] = t_run
+    info = {a: b for a, b in rec["info"].items() if not a.startswith("_") and a != "target"}
+    prov = {"eta_train": rec["eta_train"], "task": cfg.task, "family": cfg.family, "n_phases": rec["n_phases"],
+            "steps": rec["steps"], "task_info": info}
+    path = os.path.join(args.out, "results.h5")
+    err = None
+    if root:
+        try:
+            extra = {"target": rec["info"]["target"]} if "target" in rec["info"] else None
+            t1 = time.perf_counter()
+            write_results(path, config=resolved, loss=[p["loss"] for p in rec["phases"]],
+                          spikes=rec["spikes"], timers=dict(timers, write=0.0), n_ranks=comm.size, extra=extra,
+                          record=rec, prov_extra=prov)
+            timers["write"] = time.perf_counter() - t1
+        except EpropError as e:
+            err = e
+    comm.check(err)
+    if root:
+        summ = _summary(rec)
+        print(f"{cfg.task}: {rec['steps']} steps in {t_run:.1f} s on {comm.size} rank(s); {summ}; wrote {path}",
+              flush=True)
+    return 0
+
+
+def _summary(rec):
+    ph = rec["phases"]
+    tr = [p for p in ph if p["label"] == "training"]
+    parts = []
+    if tr:
+        parts.append(f"training loss {tr[0]['loss']:.4g} -> {tr[-1]['loss']:.4g}")
+    te = [p for p in ph if p["label"] == "test"]
+    if te and te[0]["accuracy"] is not None:
+        import numpy as np
+        parts.append(f"test accuracy {np.mean([p['accuracy'] for p in te]):.3f}")
+    return ", ".join(parts) or "no phase evaluated"
+
+
+def cmd_plot(args):
+    from .analysis.plots import plot_run
+    files = plot_run(args.run_dir, args.out)
+    for f in files:
+        print(f)
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="eprop-dist", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train a task network; writes DIR/results.h5",
+                       description="Train one of the tasks; the loss (and accuracy) of every phase is logged to "
+                                   "stderr, a progress bar shows on a terminal.")
+    t.add_argument("task", nargs="?", default="sine_waves", choices=TASK_NAMES, metavar="TASK",
+                   help=f"one of {', '.join(TASK_NAMES)} (default sine_waves)")
+    t.add_argument("--config", help="TOML file of key = value pairs (see README, Command line)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key (TOML literal; repeatable); validated like the file")
+    t.add_argument("--family", choices=("eprop_plus", "bsshslm_2020"),
+                   help="model family (default: the task's NEST example)")
+    t.add_argument("--out", default="results", help="run folder (default ./results)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run in the output folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar, no per-phase log lines")
+    for opt, key, typ in SHORTCUTS:
+        t.add_argument(opt, dest=key, type=typ, help=f"same as --set {key}=...")
+    t.set_defaults(func=cmd_train)
+    pl = sub.add_parser("plot", help="write PNG figures of a run folder")
+    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.add_argument("--out", help="folder for the PNGs (default RUN_DIR)")
+    pl.set_defaults(func=cmd_plot)
+    for name in EXTENSIONS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name and (name == e.name or name.startswith(e.name + ".")):
+                continue         # extension not installed / not written yet: no such subcommands
+            raise
+        mod.add_subcommands(sub)
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="eprop-dist", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train a task network with e-prop+ and print the loss per iteration")
-    t.add_argument("--task", choices=TASKS, default="sine_waves")
-    t.add_argument("--n-iter", dest="n_iter", type=int)
-    t.add_argument("--seq", type=int, help="sequence length in steps (default 1000)")
-    t.add_argument("--neuron-model", dest="neuron_model")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--eta", type=float)
-    t.add_argument("--config", help="TOML file with the same keys")
-    t.add_argument("--out", default="results", help="output folder (results.h5)")
-    from .scaling.cli import add_subcommands   # temporary hook (issue 11); the lead merges the dispatcher
-    add_subcommands(sub)
+    p = build_parser()
     args = p.parse_args(argv)
-    if hasattr(args, "func"):
-        return args.func(args)
     try:
-        cfg = _config(args)
-        from .api import Kernel
-        from .tasks import sine_waves
-        k = Kernel()
-
-        def report(line):             # every rank computes the same loss: print once
-            if k._sim is None or k._sim.comm.rank == 0:
-                print(line, flush=True)
-
-        res = sine_waves.run(cfg, kernel=k, report=report)
-        from .io import write_results
-        sim = k._sim
-        if sim.comm.rank == 0:
-            path = write_results(os.path.join(args.out, "results.h5"), config=res["config"], loss=res["loss"],
-                                 spikes={"rec": res["spikes"]}, timers=res["timers"], n_ranks=sim.comm.size)
-            print(f"{res['steps']} steps in {res['t_sim']:.2f} s "
-                  f"({res['steps'] / res['t_sim']:.0f} steps/s, build {res['t_build']:.2f} s); wrote {path}")
+        return args.func(args)
     except EpropError as e:
         print(f"eprop-dist: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("eprop-dist: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

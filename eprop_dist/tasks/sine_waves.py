@@ -1,8 +1,11 @@
-"""Sine-wave pattern generation with e-prop+ (SPEC 7.1, NEST's eprop_supervised_regression_sine-waves.py).
+"""Sine-wave pattern generation (SPEC 7.1 e-prop+, 7.2 bsshslm_2020; NEST's
+``eprop_supervised_regression_sine-waves[_bsshslm_2020].py``).
 
-100 input spike generators -> 100 parrots -> 100 recurrent e-prop+ neurons -> 1 readout; the readout
-learns a superposition of four sines (periods 1000, 500, 333, 200 ms) repeated every 1000-ms sequence.
-Same node creation order and numpy random calls as the NEST example, so a run is directly comparable.
+``n_in`` input spike generators -> parrots -> ``n_rec`` recurrent neurons -> ``n_out`` readouts; the readouts
+learn a superposition of four sines (periods 1000, 500, 333, 200 ms) repeated every sequence.  With
+``weights = "rules"`` (default) the input and recurrent projections are made by ``pairwise_bernoulli`` with
+normal weights drawn in the core (no dense matrix, any size); ``weights = "nest_example"`` draws NEST's
+dense numpy matrices in NEST's call order (to compare with the NEST script at the example size).
 """
 from __future__ import annotations
 
@@ -10,128 +13,143 @@ import time
 
 import numpy as np
 
-from ..api import Kernel
+from .common import Net, PhaseRates, connect_eprop, run_pipeline, superimposed_sines
 
-DEFAULTS = {
-    "n_iter": 5, "seq": 1000, "n_in": 100, "n_rec": 100, "n_out": 1, "seed": 1,
-    "neuron_model": "eprop_iaf", "eta": None, "optimize_each_step": False, "input_rate_prob": 0.05,
-}
+PERIODS = (1000, 500, 333, 200)
 
 
-def superimposed_sines(steps, periods):
-    amps = np.random.uniform(low=0.5, high=2.0, size=len(periods))
-    phases = np.random.uniform(low=0.0, high=2.0 * np.pi, size=len(periods))
-    s = sum(a * np.sin(np.linspace(p, p + 2.0 * np.pi * (steps // T), steps)) for a, p, T in zip(amps, phases, periods))
-    s -= s[0]
-    s /= max(np.abs(s).max(), 1e-6)
-    return s
+def default_eta(cfg):
+    if cfg.family == "bsshslm_2020":
+        return 1e-4
+    return 1e-4 * (1.0 - 0.97) ** 2
 
 
-def build(kernel: Kernel, cfg: dict):
-    """Create and connect the network in `kernel`; returns the handles."""
-    c = dict(DEFAULTS)
-    c.update(cfg)
-    np.random.seed(c["seed"])
-    seq, n_iter = c["seq"], c["n_iter"]
-    n_in, n_rec, n_out = c["n_in"], c["n_rec"], c["n_out"]
-    task = n_iter * seq
-    k = kernel
-    k.set(resolution=1.0)
-    gen_spk_in = k.Create("spike_generator", n_in)
-    nrns_in = k.Create("parrot_neuron", n_in)
+def build(k, cfg):
+    t0 = time.perf_counter()
+    bss = cfg.family == "bsshslm_2020"
+    seq, n_in, n_rec, n_out = cfg.seq, cfg.n_in, cfg.n_rec, cfg.n_out
+    model = cfg.neuron_model
+    nest_rng = cfg.weights == "nest_example"
+    if nest_rng:
+        np.random.seed(cfg.seed)
+        rng = np.random
+    else:
+        rng = np.random.default_rng(cfg.seed)
+    k.set(resolution=1.0, rng_seed=int(cfg.seed) + 1)
+    if bss:
+        k.set(eprop_update_interval=float(seq), eprop_learning_window=float(seq),
+              eprop_reset_neurons_on_update=True)
+    gen = k.Create("spike_generator", n_in)
+    par = k.Create("parrot_neuron", n_in)
     kappa = 0.97
     sf = 1.0 - kappa
-    params_rec = {"C_m": 1.0, "c_reg": 300.0 / seq, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0,
-                  "f_target": 10.0, "flush_event_send_interval": 1.0 * seq, "I_e": 0.0, "kappa": kappa,
-                  "kappa_reg": kappa, "surrogate_gradient_function": "piecewise_linear",
-                  "surrogate_gradient_height": 10.0, "surrogate_gradient_width": 1.0 / 33.3, "t_ref": 0.0,
-                  "tau_m": 30.0, "V_m": 0.0, "V_th": 0.03}
-    model = c["neuron_model"]
-    if "psc_delta" in model:
-        params_rec.update({"V_reset": -0.5, "c_reg": 2.0 / seq / sf**2, "V_th": 0.5})
-    elif model == "eprop_iaf_adapt":
-        params_rec.update({"adapt_beta": 0.0, "adapt_tau": 2000.0, "adaptation": 0.0})
-    nrns_rec = k.Create(model, n_rec, params_rec)
-    nrns_out = k.Create("eprop_readout", n_out, {"C_m": 1.0, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0,
-                                                 "I_e": 0.0, "tau_m": 30.0, "V_m": 0.0})
-    gen_rate_target = k.Create("step_rate_generator", n_out)
-    gen_learning_window = k.Create("step_rate_generator")
-    mm_out = k.Create("multimeter", 1, {"interval": 1.0, "record_from": ["readout_signal", "target_signal"],
-                                        "start": 2.0, "stop": 2.0 + task})
-    sr = k.Create("spike_recorder")
-    w_in = np.array(np.random.randn(n_in, n_rec).T / np.sqrt(n_in), dtype=np.float32)
-    w_rec = np.array(np.random.randn(n_rec, n_rec).T / np.sqrt(n_rec), dtype=np.float32)
-    np.fill_diagonal(w_rec, 0.0)
-    w_out = np.array(np.random.randn(n_rec, n_out).T / np.sqrt(n_rec), dtype=np.float32) * sf
-    w_fb = np.array(np.random.randn(n_rec, n_out) / np.sqrt(n_rec), dtype=np.float32)
-    if model in ("eprop_iaf", "eprop_iaf_adapt"):
-        w_in *= sf
-        w_rec *= sf
-        w_fb *= sf
+    if bss:
+        V_th = 0.03
+        p_rec = {"C_m": 1.0, "c_reg": 300.0, "E_L": 0.0, "f_target": 10.0, "flush_event_send_interval": float(seq),
+                 "I_e": 0.0, "regular_spike_arrival": False, "surrogate_gradient_function": "piecewise_linear",
+                 "surrogate_gradient_height": 0.3 / V_th, "surrogate_gradient_width": 1.0 * V_th, "t_ref": 0.0,
+                 "tau_m": 30.0, "V_m": 0.0, "V_th": V_th}
+        if "adapt" in model:
+            p_rec.update({"adapt_beta": 0.0, "adapt_tau": 2000.0, "adaptation": 0.0})
+        p_out = {"C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "loss": "mean_squared_error", "regular_spike_arrival": False,
+                 "tau_m": 30.0, "V_m": 0.0}
+        out_model, syn_model = "eprop_readout_bsshslm_2020", "eprop_synapse_bsshslm_2020"
+        ls_model = "eprop_learning_signal_connection_bsshslm_2020"
     else:
-        w_fb /= sf
-    eta = c["eta"] if c["eta"] is not None else 1e-4 * sf**2
-    k.SetDefaults("eprop_synapse", {"optimizer": {"type": "gradient_descent", "batch_size": 1, "eta": eta,
-                                                  "optimize_each_step": bool(c["optimize_each_step"]),
-                                                  "Wmin": -100.0, "Wmax": 100.0}})
-    k.Connect(gen_spk_in, nrns_in, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
-    eprop = {"synapse_model": "eprop_synapse", "delay": 1.0}
-    k.Connect(nrns_in, nrns_rec, {"rule": "all_to_all", "allow_autapses": False}, dict(eprop, weight=w_in))
-    k.Connect(nrns_rec, nrns_rec, {"rule": "all_to_all", "allow_autapses": False}, dict(eprop, weight=w_rec))
-    k.Connect(nrns_rec, nrns_out, "all_to_all", dict(eprop, weight=w_out))
-    k.Connect(nrns_out, nrns_rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
-                                                 "delay": 1.0, "weight": w_fb})
-    k.Connect(gen_rate_target, nrns_out, "one_to_one", {"synapse_model": "rate_connection_delayed",
-                                                         "delay": 1.0, "receptor_type": 2})
-    k.Connect(gen_learning_window, nrns_out, "all_to_all", {"synapse_model": "rate_connection_delayed",
-                                                            "delay": 1.0, "receptor_type": 1})
-    k.Connect(mm_out, nrns_out)
-    k.Connect(nrns_rec, sr)
-    bools = (np.random.rand(seq, n_in) < c["input_rate_prob"]).swapaxes(0, 1)
-    starts = np.arange(0.0, task, seq) + 1
-    gen_spk_in.set([{"spike_times": np.hstack([np.arange(0.0, seq)[b] + s for s in starts]).astype(np.float32)}
-                    for b in bools])
-    target = superimposed_sines(seq, [1000, 500, 333, 200])
-    gen_rate_target.set({"amplitude_times": np.arange(0.0, task) + 2, "amplitude_values": np.tile(target, n_iter)})
-    gen_learning_window.set({"amplitude_times": [2.0], "amplitude_values": [1.0]})
-    return {"cfg": c, "mm_out": mm_out, "sr": sr, "rec": nrns_rec, "out": nrns_out, "task": task}
+        p_rec = {"C_m": 1.0, "c_reg": 300.0 / seq, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0, "f_target": 10.0,
+                 "flush_event_send_interval": float(seq), "I_e": 0.0, "kappa": kappa, "kappa_reg": kappa,
+                 "surrogate_gradient_function": "piecewise_linear", "surrogate_gradient_height": 10.0,
+                 "surrogate_gradient_width": 1.0 / 33.3, "t_ref": 0.0, "tau_m": 30.0, "V_m": 0.0, "V_th": 0.03}
+        if "psc_delta" in model:
+            p_rec.update({"V_reset": -0.5, "c_reg": 2.0 / seq / sf**2, "V_th": 0.5})
+        if model.endswith("adapt"):
+            p_rec.update({"adapt_beta": 0.0, "adapt_tau": 2000.0, "adaptation": 0.0})
+        p_out = {"C_m": 1.0, "E_L": 0.0, "eprop_isi_trace_cutoff": 100.0, "I_e": 0.0, "tau_m": 30.0, "V_m": 0.0}
+        out_model, syn_model, ls_model = "eprop_readout", "eprop_synapse", "eprop_learning_signal_connection"
+    rec = k.Create(model, n_rec, p_rec)
+    out = k.Create(out_model, n_out, p_out)
+    tgen = k.Create("step_rate_generator", n_out)
+    lwgen = None if bss else k.Create("step_rate_generator")
+    mm = k.Create("multimeter", 1, {"interval": 1.0, "record_from": ["readout_signal", "target_signal"]})
+    sr = k.Create("spike_recorder")
+    force = k.Create("spike_generator")
+
+    # weights (NEST's scaling; the rule-based variant draws the same distributions in the core)
+    scale_hidden = sf if (not bss and model in ("eprop_iaf", "eprop_iaf_adapt")) else 1.0
+    if nest_rng:
+        dt_w = np.float32
+        W_in = np.array(rng.randn(n_in, n_rec).T / np.sqrt(n_in), dtype=dt_w)
+        W_rec = np.array(rng.randn(n_rec, n_rec).T / np.sqrt(n_rec), dtype=dt_w)
+        np.fill_diagonal(W_rec, 0.0)
+        W_out = np.array(rng.randn(n_rec, n_out).T / np.sqrt(n_rec), dtype=dt_w)
+        B = np.array(rng.randn(n_rec, n_out) / np.sqrt(n_rec), dtype=dt_w)
+        W_in = W_in * dt_w(scale_hidden)
+        W_rec = W_rec * dt_w(scale_hidden)
+    else:
+        W_in = W_rec = None
+        W_out = rng.standard_normal((n_out, n_rec)) / np.sqrt(n_rec)
+        B = rng.standard_normal((n_rec, n_out)) / np.sqrt(n_rec)
+    if not bss:
+        W_out = W_out * (np.float32(sf) if nest_rng else sf)
+        if model in ("eprop_iaf", "eprop_iaf_adapt"):
+            B = B * (np.float32(sf) if nest_rng else sf)
+        else:
+            B = B / (np.float32(sf) if nest_rng else sf)
+    eta = cfg.eta if cfg.eta is not None else default_eta(cfg)
+    opt = {"type": cfg.optimizer or "gradient_descent", "batch_size": 1, "eta": eta, "Wmin": -100.0, "Wmax": 100.0}
+    if not bss:
+        opt["optimize_each_step"] = bool(cfg.optimize_each_step)
+    k.SetDefaults(syn_model, {"optimizer": opt})    # one call, as NEST's script (SPEC 3.4: the eta lag)
+    k.Connect(gen, par, "one_to_one", {"synapse_model": "static_synapse", "weight": 1.0, "delay": 1.0})
+    syn = {"synapse_model": syn_model, "delay": 1.0}
+    if bss:
+        syn["tau_m_readout"] = 30.0
+    connect_eprop(k, par, rec, cfg.p_in, scale_hidden / np.sqrt(n_in), syn, dense_W=W_in)
+    connect_eprop(k, rec, rec, cfg.p_rec, scale_hidden / np.sqrt(n_rec), syn, autapses=False, dense_W=W_rec)
+    k.Connect(rec, out, "all_to_all", dict(syn, weight=np.asarray(W_out, float)))
+    k.Connect(out, rec, "all_to_all", {"synapse_model": ls_model, "delay": 1.0, "weight": np.asarray(B, float)})
+    k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
+                                         "receptor_type": 2})
+    if lwgen is not None:
+        k.Connect(lwgen, out, "all_to_all", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
+                                              "receptor_type": 1})
+        lwgen.set({"amplitude_times": [2.0], "amplitude_values": [1.0]})
+    k.Connect(mm, out)
+    if cfg.record_spikes:
+        k.Connect(rec[: min(cfg.record_spikes, n_rec)], sr)
+    k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0, "delay": 1.0})
+
+    bools = (rng.rand(seq, n_in) if nest_rng else rng.random((seq, n_in))) < cfg.input_spike_prob
+    if bss:
+        bools[0, :] = False          # SPEC 6.2.1: no input spike in the first step of a sequence
+    target = superimposed_sines(seq, PERIODS, rng)
+    t_idx, i_idx = np.nonzero(bools)
+    o = np.argsort(i_idx, kind="stable")
+    per_in = np.split(t_idx[o].astype(float), np.searchsorted(i_idx[o], np.arange(1, n_in)))
+    target_offset = 4.0 if bss else 2.0
+
+    t_rates = PhaseRates(tgen)
+    lw_rates = PhaseRates(lwgen) if lwgen is not None else None
+
+    def load_phase(n, label):
+        start = n * seq + 1.0                       # offset_gen = 1
+        gen.set([{"spike_times": t + start} for t in per_in])
+        t_rates.set(n * seq, [np.arange(seq, dtype=float) + n * seq + target_offset] * n_out, [target] * n_out)
+        return None
+
+    class _Sched:     # sine waves: n_iter training iterations, nothing else (SPEC 7.1)
+        n_iter_train = cfg.n_iter
+        n_iter_test = 0
+        do_early_stopping = False
+        record_weights = cfg.record_weights
+
+    net = Net(k=k, cfg=_Sched, seq=seq, batch=1, lw=seq, offset=4 if bss else 2, loss="mse", classify=False,
+              nodes={"rec": rec, "out": out, "mm": mm, "sr": sr, "force": force}, syn_model=syn_model,
+              eta_train=eta, load_phase=load_phase, populations={"in": par, "rec": rec, "out": out},
+              info={"task": "sine_waves", "target": target, "_t_build": time.perf_counter() - t0})
+    return net
 
 
-def loss_per_iteration(h):
-    """0.5 * sum_t (y - y*)^2 per completed iteration (the NEST example's loss)."""
-    c = h["cfg"]
-    ev = h["mm_out"].get("events")
-    y, ys = ev["readout_signal"], ev["target_signal"]
-    n_done = y.size // (c["n_out"] * c["seq"])
-    n = n_done * c["n_out"] * c["seq"]
-    y = y[:n].reshape(n_done, c["seq"], c["n_out"])
-    ys = ys[:n].reshape(n_done, c["seq"], c["n_out"])
-    return 0.5 * np.sum((y - ys) ** 2, axis=(1, 2)) / c["n_out"]
-
-
-def run(cfg: dict, kernel: Kernel | None = None, report=print):
-    """Train; report the loss of each iteration as soon as it is complete.  Returns results dict."""
-    k = kernel or Kernel()
-    t0 = time.perf_counter()
-    h = build(k, cfg)
-    c = h["cfg"]
-    t_build = time.perf_counter() - t0
-    k.Simulate(2.0)
-    reported = 0
-    losses = np.zeros(0)
-    t1 = time.perf_counter()
-    for _ in range(c["n_iter"]):
-        k.Simulate(float(c["seq"]))
-        losses = loss_per_iteration(h)
-        while reported < losses.size:
-            report(f"iteration {reported + 1:4d}/{c['n_iter']}  loss {losses[reported]:.6f}")
-            reported += 1
-    k.Simulate(3.0)
-    losses = loss_per_iteration(h)
-    while reported < losses.size:
-        report(f"iteration {reported + 1:4d}/{c['n_iter']}  loss {losses[reported]:.6f}")
-        reported += 1
-    t_sim = time.perf_counter() - t1
-    spikes = h["sr"].get("events")
-    return {"loss": losses, "spikes": spikes, "t_build": t_build, "t_sim": t_sim,
-            "steps": c["n_iter"] * c["seq"] + 5, "timers": dict(k.timers), "config": c}
+def run(cfg, kernel, report=None, progress=None):
+    net = build(kernel, cfg)
+    return run_pipeline(net, report=report, progress=progress)

@@ -93,4 +93,4 @@ def test_cli_bad_config_exits_cleanly(tmp_path):
                         "--config", str(cfg), "--out", str(tmp_path)], capture_output=True, text=True,
                        stdin=subprocess.DEVNULL, timeout=90, env=env)
     assert p.returncode != 0
-    assert "n_iter must be a positive integer" in p.stderr
+    assert "config key 'n_iter' = -3" in p.stderr

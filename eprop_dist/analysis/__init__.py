@@ -1,0 +1,1 @@
+"""Reading and plotting runs (eprop-dist plot)."""
