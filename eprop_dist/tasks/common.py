@@ -129,6 +129,9 @@ def snapshot_weights(net):
 def run_pipeline(net, report=None, progress=None):
     """Run all phases; returns the result record (plain arrays and dicts, identical on every rank)."""
     k, cfg = net.k, net.cfg
+    # the pipeline evaluates the whole network's readouts and weights on every rank: collective reads
+    # (NEST's reads are rank-local; eprop_dist.gather_events is the per-call equivalent)
+    k.set(read_scope="global")
     P = net.batch * net.seq
     rec = Recorder(net)
     timers = {"build": 0.0, "evaluate": 0.0, "snapshot": 0.0}
