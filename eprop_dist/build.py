@@ -368,6 +368,9 @@ def build(kernel, comm) -> RankState:
     bs.sum_e = np.zeros(nb)
     bs.gradient_window = np.zeros(nb)
     bs.kappa = kappa_syn if bss and nb else np.zeros(0)
+    # the update-history key each synapse holds: {shift: indegree} at creation (readouts: ring key
+    # = logical key + 1), moved by send() and settle()
+    bs.held_key = np.where(gid2tid[e_tgt] < n_rec, 2, 4).astype(LID) if nb else np.zeros(0, LID)
     hs.n_fr_intervals = 8
     hs.firing_rate_reg_interval = np.zeros((n_rec + n_out, 8))
     dl.readout_u_all = np.zeros(out_gids_global.size)

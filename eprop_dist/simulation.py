@@ -247,6 +247,13 @@ class Simulation:
                                            (fld == M.RECORDABLE_FIELDS["eprop_history_duration"])]
         step_tgt[rec_h[rec_h < n_h]] = True
         hs.fast_only = ((cls >= 0) & ~step_tgt & bool(hs.fast_path)).astype(np.uint8)
+        # bsshslm: silent sources' finished windows are settled at interval ends (memory only), except
+        # where the recordables that depend on NEST's exact history bookkeeping are recorded
+        settle = np.zeros(n_h, bool)
+        if c.bsshslm and self.k.status.get("eprop_fast_path", True):
+            settle = np.asarray(hs.has_history).astype(bool).copy()
+            settle[rec_h[rec_h < n_h]] = False
+        hs.bsshslm_settle = settle.astype(np.uint8)
 
     def _wr_gids(self):
         return np.array([g for p in self.k.populations if p.kind == "weight_recorder"

@@ -108,6 +108,7 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row
     hs.prefix = np.zeros((n_h, C, 6))          # fast path (filled by Simulation._fast_classes)
     hs.fast_class = np.full(n_h, -1, np.int32)
     hs.fast_only = np.zeros(n_h, np.uint8)
+    hs.bsshslm_settle = np.zeros(n_h, np.uint8)
     hs.class_block = np.ones(1, STEP)
     hs.class_powers = np.ones((1, 8, 65))
     dl.src_row_of_gid = src_row

@@ -17,6 +17,8 @@ cdef class BsshslmSynapses:
     cdef public real_t[::1] sum_e                 # sum of e over the window (regulariser term)
     cdef public real_t[::1] gradient_window       # sum of L e_bar (readouts: L z_bar) so far
     cdef public real_t[::1] kappa                 # e_bar filter of this synapse (exp(-dt/tau_m_readout))
+    cdef public int32_t[::1] held_key             # the update-history key this synapse holds
+    cdef public int64_t settled_through           # settle(): intervals with start <= this are done
     # ---- links and sizes, set by the driver ----
     cdef public EpropSynapses syn
     cdef public RecurrentNeurons rec
@@ -29,3 +31,5 @@ cdef class BsshslmSynapses:
 
     # k IN (syn), s IN (stamp); INOUT: synapse, optimizer and target-history state
     cdef int send(self, int64_t k, int64_t s) noexcept nogil
+    # t_now IN (window start, after its spikes); INOUT: synapse state, target update histories
+    cdef int settle(self, int64_t t_now) noexcept nogil

@@ -90,7 +90,8 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
         t_cur = idx * T
         # the update history count moves from the old interval's key to the new one
         update_inc(hs, h, t_cur + sh + roff)
-        update_dec(hs, h, b.t_previous_update[k] + sh + roff)
+        update_dec(hs, h, b.held_key[k])
+        b.held_key[k] = <int32_t>(t_cur + sh + roff)
         if b.window_open[k] and tsp > 0:
             if process_entries(b, syn, hs, k, h, readout, E) != 0:
                 return -1
@@ -129,7 +130,59 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
     return 1
 
 
+cdef inline int _settle_one(BsshslmSynapses b, EpropSynapses syn, History hs, Optimizer opt, int64_t k,
+                            int64_t t_now) noexcept nogil:
+    """A synapse whose source fell silent: once every entry of its window is complete (t_now - lag
+    >= E), compute the window's gradient now (the same operations the next spike would run; it waits
+    in syn.gradient for that spike's optimizer call), and move its update-history key to the current
+    interval, so that a silent source pins no history (SPEC 5.5 bookkeeping, memory only)."""
+    cdef int64_t h = syn.tgt_lid[k], T = b.update_interval
+    cdef bint readout = h >= b.n_rec
+    cdef int64_t sh = 3 if readout else 2
+    cdef int64_t roff = 1 if readout else 0
+    cdef int64_t lag = 1 if readout else 2
+    cdef int64_t tsp = syn.t_spike_previous[k], E = b.t_next_update[k] + sh, q, key
+    cdef real_t grad, fr
+    if not hs.bsshslm_settle[h] or tsp > E or t_now - lag < E:
+        return 0
+    if tsp > 0 and (b.window_open[k] or tsp < E) and b.next_entry[k] < E:
+        if process_entries(b, syn, hs, k, h, readout, E) != 0:
+            return -1
+        grad = b.gradient_window[k]
+        if not readout:
+            q = (b.t_previous_update[k] + T) // T
+            fr = hs.firing_rate_reg_interval[h, q % hs.n_fr_intervals]
+            grad += fr * b.sum_e[k]
+        if opt.average_gradient[syn.syn_model[k]]:
+            grad /= <real_t>b.learning_window
+        syn.gradient[k] += grad
+        # the next spike finds an empty window: it adds 0 and runs the optimizer on syn.gradient
+        b.gradient_window[k] = 0.0
+        b.sum_e[k] = 0.0
+        b.window_open[k] = 0
+    key = ((t_now - sh) // T) * T + sh + roff        # <= the key of any later spike of this source
+    if key > b.held_key[k]:
+        update_inc(hs, h, key)
+        update_dec(hs, h, b.held_key[k])
+        b.held_key[k] = <int32_t>key
+    return 0
+
+
 cdef class BsshslmSynapses:
+
+    cdef int settle(self, int64_t t_now) noexcept nogil:
+        """Once per update interval (4 steps after its start, when the last window's learning signals
+        are complete): settle the windows of silent sources (_settle_one).  Returns -1 when a needed
+        history entry is missing."""
+        cdef int64_t k, T = self.update_interval
+        cdef int64_t start = ((t_now - 4) // T) * T
+        if t_now < 4 or start <= self.settled_through:
+            return 0
+        self.settled_through = start
+        for k in range(self.held_key.shape[0]):
+            if _settle_one(self, self.syn, self.history, self.optimizer, k, t_now) != 0:
+                return -1
+        return 0
 
     cdef int send(self, int64_t k, int64_t s) noexcept nogil:
         """See _send."""

@@ -60,6 +60,7 @@ cdef class Core:
         self.syn.n_fast_events = 0
         self.history.fast_path = False
         self.history.prefix_done = 0
+        self.bsshslm_syn.settled_through = 0
         self.delivery.n_ep_events = 0
         self.delivery.t_eprop = 0.0
         # links between the kernels (fixed: the objects are never replaced, only their arrays)
@@ -108,6 +109,8 @@ cdef class Core:
                 self.history.complete_prefixes(self.n_rec, W - self.d_ro)
             self.recording.record_learning_signals(self.history, W, D)
         if self.delivery.deliver_spikes(W) != 0:
+            return ERR_HISTORY
+        if self.bsshslm and self.bsshslm_syn.settle(W) != 0:
             return ERR_HISTORY
         return 0
 

@@ -47,6 +47,8 @@ cdef class History:
     cdef public real_t[:, :, ::1] class_powers    # (n_cls, 8, 65): powers j = 0..64 of
     #   0 alpha, 1 1/alpha, 2 kappa, 3 1/kappa, 4 kappa_reg, 5 1/kappa_reg, 6 alpha/kappa, 7 alpha/kappa_reg
     cdef public int64_t prefix_done               # R1/Q1 exist for entries < prefix_done
+    cdef public uint8_t[::1] bsshslm_settle       # (n_h,) bsshslm: finished intervals are settled by
+    #   BsshslmSynapses.settle (memory only; 0 where learning_signal / eprop_history_duration is recorded)
     # ---- a missing entry found by a synapse kernel (status ERR_HISTORY) ----
     cdef public int64_t missing_t, missing_tgt_lid
 

@@ -1,0 +1,43 @@
+"""Bounded memory of the original family (issue 8): a source that falls silent must not pin its
+targets' histories.  BsshslmSynapses.settle computes a finished window's gradient at the interval end
+(the same operations the next spike would run) and moves the synapse's update-history key, so the
+history ring stays at a few update intervals; without it (the reference bookkeeping,
+eprop_fast_path=False) the ring grows with simulated time.  Numbers are unchanged (==)."""
+import numpy as np
+
+import nest_cases as nc
+from api_cases import build_bss_case
+
+OUT = ("readout_signal", "target_signal")      # not eprop_history_duration: that keeps NEST's bookkeeping
+N_INTERVALS = 10
+
+
+def _run(fast_path):
+    case = nc.bsshslm_regression_case()
+    # the 5-sequence input and target of the test, repeated: 10 update intervals of 1000 steps
+    T = int(case["update_interval"])
+    case["input_spike_times"] = [np.concatenate([t, t + 5 * T]) for t in case["input_spike_times"]]
+    case["target_times"] = [np.concatenate([t, t + 5 * T]) for t in case["target_times"]]
+    case["target_values"] = [np.concatenate([v, v]) for v in case["target_values"]]
+    k, h = build_bss_case(case, record_rec=False, out_fields=OUT, fast_path=fast_path)
+    spans = []
+    for _ in range(N_INTERVALS):
+        k.Simulate(float(T))
+        hs = k._sim.core.history
+        spans.append(int(np.max(np.asarray(hs.end) - np.minimum(np.asarray(hs.front),
+                                                                np.asarray(hs.first_update_key)))))
+    ev = h["mm_out"].get("events")
+    w = k.GetConnections(synapse_model="eprop_synapse_bsshslm_2020").get("weight")
+    return spans, k._sim.core.history.capacity, ev["readout_signal"], w, k
+
+
+def test_history_stays_bounded_with_silent_sources():
+    spans, cap, y, w, k = _run(True)
+    T = 1000
+    # some recurrent neurons never spike: without settling their synapses pin the history at step 2
+    assert np.count_nonzero(np.asarray(k._sim.core.syn.t_spike_previous) == 0) > 0
+    assert max(spans) <= 3 * T and cap <= 4096, (spans, cap)
+    ref_spans, ref_cap, ref_y, ref_w, _ = _run(False)
+    assert ref_spans[-1] > (N_INTERVALS - 1) * T          # the reference bookkeeping grows with time
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(w, ref_w)
