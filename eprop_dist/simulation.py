@@ -198,14 +198,32 @@ class Simulation:
         n_h = c.n_rec + c.n_out
         cls = np.full(n_h, -1, np.int32)
         hs.fast_path = False
-        if self.k.status.get("eprop_fast_path", True) and not c.bsshslm and n_h:
+        if self.k.status.get("eprop_fast_path", True) and n_h:
             has = np.asarray(hs.has_history).astype(bool)
             model = np.asarray(c.rec.model)
             alpha = np.concatenate([np.asarray(c.rec.P_v_m), np.asarray(c.out.P_v_m)])
-            k1 = np.concatenate([np.asarray(c.rec.kappa), np.ones(c.n_out)])
-            k2 = np.concatenate([np.asarray(c.rec.kappa_reg), np.ones(c.n_out)])
-            ok = has & (alpha > 0) & (k1 > 0) & (k2 > 0)
-            ok[: c.n_rec] &= (model == REC_CODE["eprop_iaf"]) | (model == REC_CODE["eprop_iaf_psc_delta"])
+            if c.bsshslm:
+                # e_bar is filtered with the synapse's kappa = exp(-dt/tau_m_readout): one per target
+                # (else the step path); the kappa_reg slot is 1, so prefix slot 3 sums alpha^j psi
+                kap = np.asarray(c.bsshslm_syn.kappa)
+                tgt = np.asarray(c.syn.tgt_lid)
+                k1 = np.ones(n_h)
+                same = np.ones(n_h, bool)
+                if kap.size:
+                    lo = np.full(n_h, np.inf)
+                    hi = np.full(n_h, -np.inf)
+                    np.minimum.at(lo, tgt, kap)
+                    np.maximum.at(hi, tgt, kap)
+                    same = (lo == hi) | ~np.isfinite(lo)
+                    k1[: c.n_rec] = np.where(np.isfinite(lo[: c.n_rec]), lo[: c.n_rec], 1.0)
+                k2 = np.ones(n_h)
+                ok = has & (alpha > 0) & (k1 > 0) & same
+                ok[: c.n_rec] &= model == REC_CODE["eprop_iaf_bsshslm_2020"]
+            else:
+                k1 = np.concatenate([np.asarray(c.rec.kappa), np.ones(c.n_out)])
+                k2 = np.concatenate([np.asarray(c.rec.kappa_reg), np.ones(c.n_out)])
+                ok = has & (alpha > 0) & (k1 > 0) & (k2 > 0)
+                ok[: c.n_rec] &= (model == REC_CODE["eprop_iaf"]) | (model == REC_CODE["eprop_iaf_psc_delta"])
             keys, tabs, blocks = {}, [], []
             j = np.arange(65, dtype=float)
             for h in np.nonzero(ok)[0]:

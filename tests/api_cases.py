@@ -277,8 +277,8 @@ def build_bss_case(case, comm=None, record_rec=True, out_fields=None, fast_path=
     return k, dict(gen=gen, par=par, rec=rec, out=out, mm_rec=mm_rec, mm_out=mm_out, sr=sr, wr=wr)
 
 
-def run_bss_core(case, comm=None, extra_steps=1, record_rec=True):
-    k, h = build_bss_case(case, comm=comm, record_rec=record_rec)
+def run_bss_core(case, comm=None, extra_steps=1, record_rec=True, fast_path=None):
+    k, h = build_bss_case(case, comm=comm, record_rec=record_rec, fast_path=fast_path)
     n_steps = int(case["n_steps"])
     k.Simulate((n_steps + extra_steps) * float(case.get("dt", 1.0)))
     res = _collect(h, n_steps, extra_steps, BSS_REC_FIELDS, BSS_OUT_FIELDS)

@@ -19,6 +19,7 @@ cdef class BsshslmSynapses:
     cdef public real_t[::1] kappa                 # e_bar filter of this synapse (exp(-dt/tau_m_readout))
     cdef public int32_t[::1] held_key             # the update-history key this synapse holds
     cdef public int64_t settled_through           # settle(): intervals with start <= this are done
+    cdef public int64_t n_fast_windows            # process_entries_fast calls (SPEC 10.4)
     # ---- links and sizes, set by the driver ----
     cdef public EpropSynapses syn
     cdef public RecurrentNeurons rec

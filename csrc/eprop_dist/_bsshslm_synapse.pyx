@@ -10,6 +10,12 @@
 #   readout:   z_bar <- P_v_m z_bar + P_z_in z,  gradient += L z_bar
 from libc.stdint cimport uint64_t
 from _typedefs cimport crem
+
+cdef extern from *:
+    """
+    #define eprop_ctz64(x) __builtin_ctzll(x)
+    """
+    int eprop_ctz64(uint64_t x) nogil
 from eprop_dist._neurons cimport M_BSS_ADAPT
 from eprop_dist._history cimport update_inc, update_dec
 from eprop_dist._optimizer cimport optimize
@@ -61,6 +67,127 @@ cdef inline int process_entries(BsshslmSynapses b, EpropSynapses syn, History hs
     return 0
 
 
+cdef int64_t FAST_DIRECT = 8
+
+
+cdef inline int process_entries_fast(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
+                                     int64_t h, bint readout, int64_t upto) noexcept nogil:
+    """process_entries in O(1 + n/B + #z) (SPEC 10.4 applied to SPEC 5.3), for a non-adaptive target
+    with a fast class (History.fast_class; its kappa_reg slot holds 1, so prefix slot 3 is
+    S_t = sum alpha^(u-b) psi_u).  Pieces [p, q] (ring keys) are cut at absolute block boundaries and
+    before each pending z mark; in a piece z_bar = Z alpha^(t-p), Z = alpha z_bar_in + P_z_in z_p:
+      recurrent: sum L e_bar = E k^(b-p+1) (R_q - R_{p-1}) + (1-k) Z alpha^(b-p) [(Q_q - Q_{p-1}) - A_{p-1} (R_q - R_{p-1})]
+                 e_bar_q = k^(q-p+1) E + (1-k) Z k^(q-b) alpha^(b-p) (A_q - A_{p-1});  sum e = Z alpha^(b-p) (S_q - S_{p-1})
+      readout:   sum L z_bar = Z alpha^(b-p) (R_q - R_{p-1})      (R = prefix slot 0, alpha-weighted errors)
+    with k = kappa of the synapse (tau_m_readout).  Short pieces run process_entry's operations."""
+    cdef int64_t roff = 1 if readout else 0
+    cdef int64_t t0 = b.next_entry[k], n = upto - t0
+    cdef int64_t key0 = t0 + roff, end, p, q, bb, jp, jq, nxt, zi, u, sl
+    cdef int64_t cls = hs.fast_class[h], bmask, cmask = hs.cmask
+    cdef uint64_t zp = syn.z_pending[k], zbits, rest
+    cdef real_t alpha, Pz, kap, s1, Z, E, g, se, e, dR, Ap, Rp, Qp, Sp, am
+    cdef const real_t* P
+    cdef const real_t* Pq
+    cdef const real_t* Pp
+    cdef const real_t* T
+    cdef const real_t* psi_h
+    cdef const real_t* L_h
+    if n <= 0:
+        return 0
+    if key0 < 0 or key0 < hs.front[h] or key0 + n > hs.end[h] or (not readout and upto > hs.prefix_done):
+        return process_entries(b, syn, hs, k, h, readout, upto)
+    bmask = hs.class_block[cls] - 1
+    P = &hs.prefix[h, 0, 0]
+    T = &hs.class_powers[cls, 0, 0]
+    psi_h = &hs.surrogate_gradient[h, 0]
+    L_h = &hs.learning_signal[h, 0]
+    if readout:
+        alpha = b.out.P_v_m[h - b.n_rec]
+        Pz = b.out.P_z_in[h - b.n_rec]
+    else:
+        alpha = b.rec.P_v_m[h]
+        Pz = b.rec.P_z_in[h]
+    kap = b.kappa[k]
+    s1 = 1.0 - kap
+    Z = syn.z_bar[k]
+    E = syn.e_bar[k]
+    g = b.gradient_window[k]
+    se = b.sum_e[k]
+    zbits = zp if n >= 64 else zp & (((<uint64_t>1) << n) - 1)
+    p = key0
+    end = key0 + n
+    while p < end:
+        bb = p - (p & bmask)
+        jp = p - bb
+        q = bb + bmask
+        if q > end - 1:
+            q = end - 1
+        zi = p - key0
+        if zi < 64:
+            Z = alpha * Z + Pz * <real_t>((zbits >> zi) & 1)
+            rest = zbits >> (zi + 1) if zi < 63 else 0
+            if rest:
+                nxt = p + 1 + eprop_ctz64(rest)
+                if nxt - 1 < q:
+                    q = nxt - 1
+        else:
+            Z = alpha * Z + Pz * 0.0
+        jq = q - bb
+        if q - p < FAST_DIRECT:
+            for u in range(p, q + 1):
+                sl = u & cmask
+                if u > p:
+                    Z = alpha * Z + Pz * 0.0
+                if readout:
+                    g += L_h[sl] * Z
+                else:
+                    e = psi_h[sl] * Z
+                    E = kap * E + s1 * e
+                    g += L_h[sl] * E
+                    se += e
+            p = q + 1
+            continue
+        Pq = P + 6 * (q & cmask)
+        Pp = P + 6 * ((p - 1) & cmask)
+        am = T[65 + jp]                              # alpha^(b-p)
+        if readout:
+            Rp = Pp[0] if jp > 0 else 0.0
+            g += Z * am * (Pq[0] - Rp)
+        else:
+            if jp > 0:
+                Ap = Pp[0]
+                Rp = Pp[1]
+                Qp = Pp[2]
+                Sp = Pp[3]
+            else:
+                Ap = 0.0
+                Rp = 0.0
+                Qp = 0.0
+                Sp = 0.0
+            dR = Pq[1] - Rp
+            g += E * kap * T[3 * 65 + jp] * dR + s1 * Z * am * ((Pq[2] - Qp) - Ap * dR)
+            E = T[2 * 65 + jq - jp + 1] * E + s1 * Z * T[2 * 65 + jq] * am * (Pq[0] - Ap)
+            se += Z * am * (Pq[3] - Sp)
+        Z = Z * T[jq - jp]
+        p = q + 1
+    syn.z_bar[k] = Z
+    syn.e_bar[k] = E
+    b.gradient_window[k] = g
+    b.sum_e[k] = se
+    b.next_entry[k] = <int32_t>upto
+    syn.z_pending[k] = zp >> n if n < 64 else 0
+    b.n_fast_windows += 1
+    return 0
+
+
+cdef inline int process_window(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
+                               int64_t h, bint readout, int64_t upto) noexcept nogil:
+    """Entries [next_entry, upto): the fast path where the target has a class, else the step loop."""
+    if hs.fast_path and hs.fast_class[h] >= 0:
+        return process_entries_fast(b, syn, hs, k, h, readout, upto)
+    return process_entries(b, syn, hs, k, h, readout, upto)
+
+
 cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimizer opt, int64_t k,
                       int64_t s) noexcept nogil:
     """send() of eprop_synapse_bsshslm_2020 for a spike with stamp s.  Returns 1: transmit,
@@ -93,7 +220,7 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
         update_dec(hs, h, b.held_key[k])
         b.held_key[k] = <int32_t>(t_cur + sh + roff)
         if b.window_open[k] and tsp > 0:
-            if process_entries(b, syn, hs, k, h, readout, E) != 0:
+            if process_window(b, syn, hs, k, h, readout, E) != 0:
                 return -1
             grad = b.gradient_window[k]
             if not readout:
@@ -122,7 +249,7 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
         upto = s - lag
         if upto > E:
             upto = E
-        if upto > b.next_entry[k] and process_entries(b, syn, hs, k, h, readout, upto) != 0:
+        if upto > b.next_entry[k] and process_window(b, syn, hs, k, h, readout, upto) != 0:
             return -1
         if s < E and s >= b.next_entry[k] and s - b.next_entry[k] < 64:
             syn.z_pending[k] |= (<uint64_t>1) << (s - b.next_entry[k])
@@ -146,7 +273,7 @@ cdef inline int _settle_one(BsshslmSynapses b, EpropSynapses syn, History hs, Op
     if not hs.bsshslm_settle[h] or tsp > E or t_now - lag < E:
         return 0
     if tsp > 0 and (b.window_open[k] or tsp < E) and b.next_entry[k] < E:
-        if process_entries(b, syn, hs, k, h, readout, E) != 0:
+        if process_window(b, syn, hs, k, h, readout, E) != 0:
             return -1
         grad = b.gradient_window[k]
         if not readout:

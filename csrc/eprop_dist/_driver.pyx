@@ -61,6 +61,7 @@ cdef class Core:
         self.history.fast_path = False
         self.history.prefix_done = 0
         self.bsshslm_syn.settled_through = 0
+        self.bsshslm_syn.n_fast_windows = 0
         self.delivery.n_ep_events = 0
         self.delivery.t_eprop = 0.0
         # links between the kernels (fixed: the objects are never replaced, only their arrays)

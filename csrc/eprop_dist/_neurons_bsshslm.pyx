@@ -3,7 +3,7 @@
 from libc.math cimport exp
 from _typedefs cimport crem
 from eprop_dist._neurons cimport M_BSS_ADAPT, surrogate_gradient
-from eprop_dist._history cimport history_append
+from eprop_dist._history cimport history_append, prefix_append
 from eprop_dist._delivery cimport emit
 from eprop_dist._generators cimport rate_value
 from eprop_dist._recording cimport (record, has_slots, F_VM, F_SG, F_HD, F_ADAPT, F_VTHA, F_YOUT,
@@ -57,6 +57,8 @@ cdef void step_recurrent_bsshslm(RecurrentNeurons rec, Delivery dl, History hs, 
         rec.surrogate_gradient[j] = psi
         if hs.has_history[j]:
             history_append(hs, j, t, psi, 0.0)
+            if hs.fast_path and hs.fast_class[j] >= 0:
+                prefix_append(hs, j, t, False)
         if istep == T - 1:
             # firing-rate regulariser of the interval, key t+1 (SPEC 5.2 step 10)
             if hs.has_history[j]:
@@ -125,6 +127,8 @@ cdef void step_readouts_bsshslm(Readouts out, Delivery dl, History hs, Recording
         if hs.has_history[j]:
             history_append(hs, j, t, 0.0, 0.0)          # ring key t = logical key t-1
             hs.learning_signal[j, t & hs.cmask] = err
+            if hs.fast_path and hs.fast_class[j] >= 0:
+                prefix_append(hs, j, t, True)
         dl.error_local[w_idx, lid] = err
         dl.readout_u_local[w_idx, lid] = u
         out.i_in[lid] = out.I_e[lid]

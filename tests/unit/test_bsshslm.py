@@ -1,6 +1,7 @@
 """The *_bsshslm_2020 family (Bellec et al. 2020) through the API and the compiled core: NEST and
 TensorFlow reference numbers, NEST's history cleaning, and the event-driven core against the dense
-time-driven oracle (eprop_dist/reference_bsshslm.py)."""
+time-driven oracle (eprop_dist/reference_bsshslm.py), on the step path (the fast path against the step
+path: tests/unit/test_fast_path.py)."""
 import numpy as np
 import pytest
 
@@ -66,7 +67,7 @@ def test_classification_matches_reference(batch_size):
     case = nc.bsshslm_classification_case(batch_size)
     kw = nc.bsshslm_run_kwargs(case)
     ref = RB.run_bsshslm(**kw)
-    got = run_bss_core(kw)
+    got = run_bss_core(kw, fast_path=False)       # the oracle is matched by the step path
     assert_same(ref, got)
     loss_ref = nc.bsshslm_classification_loss(ref["readout_signal"], ref["target_signal"], case)
     loss = nc.bsshslm_classification_loss(got["readout_signal"], got["target_signal"], case)
@@ -79,7 +80,7 @@ def test_random_networks_match_reference(seed):
     """MSE and cross-entropy (also mixed), both recurrent models, batch sizes 1-3, average_gradient
     on and off, Adam and gradient descent, resets on and off, learning window < interval."""
     case = _random_net(seed)
-    assert_same(RB.run_bsshslm(**case), run_bss_core(case))
+    assert_same(RB.run_bsshslm(**case), run_bss_core(case, fast_path=False))
 
 
 def test_random_networks_cover_the_options():

@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from api_cases import random_case, run_core
+from api_cases import random_case, run_bss_core, run_core
+import nest_cases as nc
 import os, sys  # noqa: E401
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "invariance"))
 import invariance_net as inv  # noqa: E402
@@ -105,3 +106,42 @@ def test_delays_and_windows(uniform):
             # depends on D (as in tests/invariance)
             if not key.startswith("c_"):
                 np.testing.assert_array_equal(r[key], inv.truncate(runs[3], t_max)[key], err_msg=f"D={D} {key}")
+
+
+# ---- the original family (process_entries_fast in _bsshslm_synapse.pyx) ----------------------------
+def compare_bss(case, min_fast=1):
+    from test_bsshslm import SIGNALS as BSS_SIGNALS
+    step = run_bss_core(case, fast_path=False)
+    fast = run_bss_core(case, fast_path=True)
+    assert step["kernel"]._sim.core.bsshslm_syn.n_fast_windows == 0
+    n_fast = fast["kernel"]._sim.core.bsshslm_syn.n_fast_windows
+    assert n_fast >= min_fast, f"fast path ran for {n_fast} windows only"
+    np.testing.assert_array_equal(fast["spikes"], step["spikes"])
+    for f in BSS_SIGNALS:
+        if f in step and f in fast:
+            np.testing.assert_allclose(fast[f], step[f], rtol=RTOL, atol=ATOL, err_msg=f)
+    a, b = sorted_weights(step["weight_events"]), sorted_weights(fast["weight_events"])
+    np.testing.assert_allclose(b["weight"], a["weight"], rtol=RTOL, atol=ATOL)
+    return fast
+
+
+@pytest.mark.parametrize("seed", range(13))
+def test_bsshslm_random_networks(seed):
+    """The bsshslm oracle's randomised networks (MSE/CE, both models: adaptive targets stay on the
+    step path, batches 1-3, Adam and gradient descent, average_gradient, resets on and off)."""
+    from test_reference_bsshslm import _random_net
+    compare_bss(_random_net(seed), min_fast=10)
+
+
+def test_bsshslm_classification():
+    case = nc.bsshslm_classification_case(1)
+    compare_bss(nc.bsshslm_run_kwargs(case), min_fast=1000)
+
+
+def test_bsshslm_regression_fast_path_is_the_default():
+    """NEST's regression numbers (SPEC 6.2.1) with the default kernel, i.e. on the fast path."""
+    case = nc.bsshslm_regression_case()
+    got = run_bss_core(nc.bsshslm_run_kwargs(case), record_rec=False)
+    assert got["kernel"]._sim.core.bsshslm_syn.n_fast_windows > 10000
+    loss = nc.bsshslm_regression_loss(got["readout_signal"], got["target_signal"], case)
+    np.testing.assert_allclose(loss, nc.load_references()["bsshslm_2020_regression"]["loss_nest"], rtol=1e-8)
