@@ -125,7 +125,9 @@ def main(argv=None):
            "rank": rank_of_process(), "n_spikes": n_spk, "spikes_sha256": digest, "rate_hz": n_spk / a.n_rec / (a.t_sim / 1000.0),
            "build_s": t1 - t0, "sim_s": t2 - t1,
            "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
-    print("SCALE_RESULT " + json.dumps(res), flush=True)
+    # one write per line: the ranks share stdout, and print() writes the text and the newline apart
+    sys.stdout.write("SCALE_RESULT " + json.dumps(res) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
