@@ -425,6 +425,23 @@ def run_example(w, a, tmp):
             continue
         rows[sim] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"], **res[-1]}
         print(f"  {w} {sim:5s} {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB", flush=True)
+    if w == "W2" and not errors:
+        # memory flat in simulated time?  eprop-dist once more with a quarter of the iterations
+        n_full = a.n_iter if a.n_iter is not None else 200
+        n_short = max(1, n_full // 4)
+        spath = os.path.join(wdir, "short_" + script)
+        with open(src_path) as f:
+            src_short = patch_constants(f.read(), dict(example_patches(w, a), n_iter=n_short))
+        with open(spath, "w") as f:
+            f.write(src_short)
+        r = run_child([sys.executable, os.path.abspath(__file__), "--child-example", "eprop", spath, w],
+                      a.timeout, cwd=wdir, env=child_env())
+        err = child_failed(r, f"{w} eprop ({n_short} iterations)")
+        if err:
+            errors.append(err)
+        else:
+            rows["eprop_short"] = {"n_iter": n_short, "wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"]}
+            print(f"  {w} eprop {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB ({n_short} iterations)", flush=True)
     out = {"title": title, "script": f"nest/{EXAMPLE_DIR}/{script}", "patches": example_patches(w, a),
            "runs": rows, "errors": errors}
     if not errors:
@@ -442,6 +459,10 @@ def run_example(w, a, tmp):
         out["check"] = {"ok": ok, "what": f"losses equal to rtol {a.rtol:g}", "detail": detail}
         out["ratios"] = {"time": n["wall_s"] / e["wall_s"], "memory": n["peak_rss_MiB"] / e["peak_rss_MiB"]}
         out["gaps"] = e["gaps"]
+        if "eprop_short" in rows:
+            sh = rows["eprop_short"]
+            out["memory_growth"] = {"iterations": [sh["n_iter"], len(e["loss"])],
+                                    "peak_rss_MiB": [sh["peak_rss_MiB"], e["peak_rss_MiB"]]}
     return out
 
 
@@ -558,6 +579,11 @@ def fmt_table(report):
                      f"{e['wall_s']:.1f} s, {e['peak_rss_MiB']:.0f} MiB | {x['ratios']['time']:.2f}x, "
                      f"{x['ratios']['memory']:.2f}x | {'ok' if x['check']['ok'] else 'MISMATCH'}: "
                      f"{x['check']['detail']} |")
+        if "memory_growth" in x:
+            mg = x["memory_growth"]
+            lines.append(f"| {w} eprop-dist memory vs simulated time | | {mg['peak_rss_MiB'][0]:.0f} MiB at "
+                         f"{mg['iterations'][0]} iterations, {mg['peak_rss_MiB'][1]:.0f} MiB at "
+                         f"{mg['iterations'][1]} | | |")
     if "W4" in W:
         for n, row in W["W4"]["sizes"].items():
             runs, ra = row["runs"], row["ratios"]
