@@ -677,7 +677,8 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    a = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = parse_args(argv)
     if a.child_example:
         child_example(*a.child_example)
         return 0
@@ -694,7 +695,7 @@ def main(argv=None):
     except BenchError as e:
         print(f"vs_nest: {e}", file=sys.stderr)
         return 2
-    command = shlex.join([sys.executable, os.path.relpath(os.path.abspath(__file__))] + (argv or sys.argv[1:]))
+    command = shlex.join([sys.executable, os.path.relpath(os.path.abspath(__file__))] + argv)
     report = {"machine": machine_info(), "command": command, "load_before": os.getloadavg(), "workloads": {},
               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     print(f"vs_nest: {report['machine']['cpu']}, {report['machine']['cores']} cores, load average "
