@@ -354,7 +354,10 @@ def machine_info():
 
 
 def run_child(cmd, timeout, cwd=None, env=None):
-    """Run cmd; whole-process wall time and peak RSS (this child and its waited-for descendants)."""
+    """Run cmd; whole-process wall time and peak RSS (this child and its waited-for descendants).
+
+    Linux starts a child's RSS high-water mark at that of the process it was forked from, so the
+    figure is at least this driver's RSS: the driver imports only the standard library (~10 MiB)."""
     with tempfile.TemporaryFile("w+") as fo, tempfile.TemporaryFile("w+") as fe:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -697,6 +700,7 @@ def main(argv=None):
         return 2
     command = shlex.join([sys.executable, os.path.relpath(os.path.abspath(__file__))] + argv)
     report = {"machine": machine_info(), "command": command, "load_before": os.getloadavg(), "workloads": {},
+              "driver_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
               "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     print(f"vs_nest: {report['machine']['cpu']}, {report['machine']['cores']} cores, load average "
           f"{' '.join(f'{x:.2f}' for x in report['load_before'])}", flush=True)
