@@ -273,6 +273,19 @@ class Simulation:
             settle[rec_h[rec_h < n_h]] = False
         hs.bsshslm_settle = settle.astype(np.uint8)
 
+    def _rate_schedule_from(self, g, now, t, v):
+        """NEST's step_rate_generator when its amplitudes are set after `now` steps were simulated:
+        the amplitude it holds stays until the first new amplitude time after `now`; new times at or
+        before `now` are skipped (NEST's update only looks for t+1 == time)."""
+        c = self.core
+        lo, hi = int(c.generators.rate_indptr[g]), int(c.generators.rate_indptr[g + 1])
+        old_t = np.asarray(c.generators.rate_times)[lo:hi]
+        k = int(np.searchsorted(old_t, now, side="right"))      # old amplitude times <= now
+        held = float(np.asarray(c.generators.rate_values)[lo + k - 1]) if k else 0.0
+        keep = t > now
+        return (np.concatenate([np.array([now], np.int64), t[keep]]),
+                np.concatenate([np.array([held]), v[keep]]))
+
     def _wr_gids(self):
         return np.array([g for p in self.k.populations if p.kind == "weight_recorder"
                          for g in range(p.first, p.first + p.n)], dtype=GID)
@@ -297,13 +310,17 @@ class Simulation:
             self._gen_dirty = False
         if self._rg_dirty:
             ptr, times, vals = [0], [], []
+            now = int(c.t)
             for p in pops:
                 if p.kind != "step_rate_generator":
                     continue
                 for i in range(p.n):
                     t = np.rint(np.asarray(p.params["amplitude_times"][i], float) / dt).astype(np.int64)
+                    v = np.asarray(p.params["amplitude_values"][i], float)
+                    if now > 0:
+                        t, v = self._rate_schedule_from(len(times), now, t, v)
                     times.append(t)
-                    vals.append(np.asarray(p.params["amplitude_values"][i], float))
+                    vals.append(v)
                     ptr.append(ptr[-1] + t.size)
             c.generators.rate_indptr = np.asarray(ptr, STEP)
             c.generators.rate_times = np.concatenate(times).astype(STEP) if times else np.zeros(0, STEP)
