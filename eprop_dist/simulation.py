@@ -73,6 +73,10 @@ class Simulation:
         if pop.kind == "step_rate_generator":
             self._rg_dirty = True
             return
+        if pop.kind == "weight_recorder":
+            if not initial:                  # at the build, push_optimizers sets the filter
+                self._weight_filter()
+            return
         if pop.kind not in ("rec", "readout", "parrot"):
             return
         tid = st.gid2tid[gids]
@@ -186,6 +190,7 @@ class Simulation:
         for k, v in arrs.items():
             setattr(c.optimizer, k, v)
         c.recording.any_weight_recorder = bool(np.any(arrs["weight_recorder"] >= 0))
+        self._weight_filter()
         self._fast_only()
 
     # ---- fast path (SPEC 10.4) -----------------------------------------------------------------
@@ -285,6 +290,38 @@ class Simulation:
         keep = t > now
         return (np.concatenate([np.array([now], np.int64), t[keep]]),
                 np.concatenate([np.array([held]), v[keep]]))
+
+    def _weight_filter(self):
+        """The weight recorders' senders/targets as a per-synapse flag, so that only the recorded
+        synapses' transmissions are stored (36 bytes each); start/stop are applied when reading."""
+        c = self.core
+        wr_of_model = np.asarray(c.optimizer.weight_recorder)
+        pops = {g: p for p in self.k.populations if p.kind == "weight_recorder"
+                for g in range(p.first, p.first + p.n)}
+        wr_gids = self._wr_gids()
+        filters = {}
+        for i, g in enumerate(wr_gids):
+            p = pops[int(g)]
+            snd = np.asarray(p.params["senders"][g - p.first], np.int64).ravel()
+            tgt = np.asarray(p.params["targets"][g - p.first], np.int64).ravel()
+            if snd.size or tgt.size:
+                filters[i] = (snd, tgt)
+        if not filters or not np.any(wr_of_model >= 0):
+            c.recording.weight_recorded = np.zeros(0, np.uint8)
+            return
+        wr_of_syn = wr_of_model[np.asarray(c.syn.syn_model)] if wr_of_model.size else np.zeros(0, np.int32)
+        flag = wr_of_syn >= 0
+        src = self._row_sources(c.syn.indptr)
+        tgt = np.asarray(c.delivery.tgt_gid)[np.asarray(c.syn.tgt_lid)]
+        for i, (snd, tg) in filters.items():
+            sel = wr_of_syn == i
+            keep = np.ones(int(sel.sum()), bool)
+            if snd.size:
+                keep &= np.isin(src[sel], snd)
+            if tg.size:
+                keep &= np.isin(tgt[sel], tg)
+            flag[np.nonzero(sel)[0]] = keep
+        c.recording.weight_recorded = flag.astype(np.uint8)
 
     def _wr_gids(self):
         return np.array([g for p in self.k.populations if p.kind == "weight_recorder"

@@ -173,6 +173,7 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row
     rc.weight_stamp, rc.weight_src_gid, rc.weight_tgt_gid = _z(cap, STEP), _z(cap, GID), _z(cap, GID)
     rc.weight_recorder_id = _z(cap, LID)
     rc.weight_value = _z(cap)
+    rc.weight_recorded = _z(0, np.uint8)
     return c
 
 

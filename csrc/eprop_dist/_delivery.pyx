@@ -88,7 +88,8 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
                     return -1
                 q = syn.tgt_lid[p]
                 dl.input_ring[q, (s + syn.delay[p] - 1) % RL] += syn.weight[p]
-                if opt.weight_recorder[syn.syn_model[p]] >= 0:
+                if opt.weight_recorder[syn.syn_model[p]] >= 0 and \
+                        (rc.weight_recorded.shape[0] == 0 or rc.weight_recorded[p]):
                     rc.weight_stamp[rc.n_weights] = s
                     rc.weight_src_gid[rc.n_weights] = gid
                     rc.weight_tgt_gid[rc.n_weights] = dl.tgt_gid[q]
@@ -113,7 +114,8 @@ cdef class Delivery:
             if gid < self.src_row_of_gid.shape[0] and self.src_row_of_gid[gid] >= 0 and mult > 0:
                 row = self.src_row_of_gid[gid]
                 for p in range(self.syn.indptr[row], self.syn.indptr[row + 1]):
-                    if self.optimizer.weight_recorder[self.syn.syn_model[p]] >= 0:
+                    if self.optimizer.weight_recorder[self.syn.syn_model[p]] >= 0 and \
+                            (self.recording.weight_recorded.shape[0] == 0 or self.recording.weight_recorded[p]):
                         need += mult
         return need
 

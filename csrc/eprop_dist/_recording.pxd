@@ -44,6 +44,8 @@ cdef class Recording:
     cdef public real_t[::1] weight_value
     cdef public int64_t n_weights
     cdef public bint any_weight_recorder
+    cdef public uint8_t[::1] weight_recorded      # (n_syn,) 1: record this synapse (its weight
+    #   recorder's senders/targets); empty: every synapse of a model with a weight recorder
 
     cdef void record_learning_signals(self, History hs, int64_t W, int64_t D) noexcept nogil
 

@@ -190,3 +190,23 @@ def test_n_events_zero_clears_recorders():
     assert list(sr.get("events")["times"]) == [16.0]
     with pytest.raises(eprop_dist.BadProperty, match="n_events"):
         sr.set(n_events=3)
+
+
+def test_weight_recorder_filters_reach_the_core():
+    from eprop_dist import Kernel
+    """senders/targets of a weight_recorder are applied when transmissions are stored, not only when
+    events are read: a filtered recorder stores exactly what it reports (36 bytes per record)."""
+    k = Kernel()
+    gens = k.Create("spike_generator", 4, {"spike_times": [2.0, 5.0, 9.0, 14.0]})
+    par = k.Create("parrot_neuron", 4)
+    rec = k.Create("eprop_iaf", 3, {"C_m": 1.0, "E_L": 0.0, "V_m": 0.0, "V_th": 0.5})
+    wr = k.Create("weight_recorder", 1, {"senders": par[:1], "targets": rec[1:]})
+    k.SetDefaults("eprop_synapse", {"weight_recorder": wr})
+    k.Connect(gens, par, "one_to_one")
+    k.Connect(par, rec, "all_to_all", {"synapse_model": "eprop_synapse", "weight": 0.1})
+    k.Simulate(20.0)
+    ev = wr.get("events")
+    assert ev["times"].size == 4 * 2                     # 4 spikes of parrot 0, each to 2 targets
+    assert set(ev["senders"].tolist()) == {int(par.gids[0])}
+    assert set(ev["targets"].tolist()) == set(rec.gids[1:].tolist())
+    assert k._sim.core.recording.n_weights == ev["times"].size
