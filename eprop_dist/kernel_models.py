@@ -91,7 +91,9 @@ class ModelsMixin:
                 if not isinstance(v, NodeCollection) or len(v) != 1 or \
                         self._pop_of(v.gids)[0].kind != "weight_recorder":
                     raise BadProperty(f"{model}: weight_recorder must be one weight_recorder node")
-                if self._sim is not None:
+                if self._sim is not None and self.syn_common[model]["weight_recorder"] != int(v.gids[0]):
+                    # (setting the recorder it already has is no change: NEST's examples re-set the
+                    # whole common-property dict in every phase)
                     raise BadProperty(f"{model}: weight_recorder must be set before the network is built")
                 self.syn_common[model]["weight_recorder"] = int(v.gids[0])
             elif k == "average_gradient" and model_is_bss(self, model):

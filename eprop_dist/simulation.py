@@ -271,11 +271,14 @@ class Simulation:
         step_tgt[rec_h[rec_h < n_h]] = True
         hs.fast_only = ((cls >= 0) & ~step_tgt & bool(hs.fast_path)).astype(np.uint8)
         # bsshslm: silent sources' finished windows are settled at interval ends (memory only), except
-        # where the recordables that depend on NEST's exact history bookkeeping are recorded
+        # where eprop_history_duration is recorded (it counts NEST's entries).  The learning_signal
+        # recordable reads entry t-3, which settling never erases (keys move to the current interval
+        # after its prune; tests/unit/test_bsshslm_memory.py checks it ==)
         settle = np.zeros(n_h, bool)
         if c.bsshslm and self.k.status.get("eprop_fast_path", True):
             settle = np.asarray(hs.has_history).astype(bool).copy()
-            settle[rec_h[rec_h < n_h]] = False
+            hd = np.asarray(self.st.sl_tid)[fld == M.RECORDABLE_FIELDS["eprop_history_duration"]]
+            settle[hd[hd < n_h]] = False
         hs.bsshslm_settle = settle.astype(np.uint8)
 
     def _rate_schedule_from(self, g, now, t, v):

@@ -221,7 +221,7 @@ BSS_OUT_FIELDS = ("V_m", "readout_signal", "readout_signal_unnorm", "target_sign
                   "eprop_history_duration")
 
 
-def build_bss_case(case, comm=None, record_rec=True, out_fields=None, fast_path=None):
+def build_bss_case(case, comm=None, record_rec=True, out_fields=None, fast_path=None, rec_fields=None):
     """Build a bsshslm dense case (keyword arguments of reference_bsshslm.run_bsshslm) in a Kernel."""
     k = Kernel(comm=comm)
     dt = float(case.get("dt", 1.0))
@@ -237,7 +237,8 @@ def build_bss_case(case, comm=None, record_rec=True, out_fields=None, fast_path=
     out = k.Create("eprop_readout_bsshslm_2020", n_out)
     out.set(_per_node(case["out_params"], n_out))
     tgen = k.Create("step_rate_generator", n_out)
-    mm_rec = k.Create("multimeter", 1, {"record_from": list(BSS_REC_FIELDS)}) if record_rec else None
+    mm_rec = k.Create("multimeter", 1, {"record_from": list(BSS_REC_FIELDS if rec_fields is None else rec_fields)}) \
+        if record_rec else None
     if fast_path is not None:
         k.set(eprop_fast_path=fast_path)
     mm_out = k.Create("multimeter", 1, {"record_from": list(BSS_OUT_FIELDS if out_fields is None else out_fields)})
