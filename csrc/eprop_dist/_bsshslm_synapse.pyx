@@ -188,6 +188,20 @@ cdef inline int process_window(BsshslmSynapses b, EpropSynapses syn, History hs,
     return process_entries(b, syn, hs, k, h, readout, upto)
 
 
+cdef inline real_t window_gradient(BsshslmSynapses b, EpropSynapses syn, History hs, Optimizer opt,
+                                   int64_t k, int64_t h, bint readout) noexcept nogil:
+    """The finished window's gradient: sum L e_bar (+ F_q sum e for recurrent targets), divided by the
+    learning window with average_gradient (SPEC 5.3)."""
+    cdef int64_t T = b.update_interval, q
+    cdef real_t grad = b.gradient_window[k]
+    if not readout:
+        q = (b.t_previous_update[k] + T) // T
+        grad += hs.firing_rate_reg_interval[h, q % hs.n_fr_intervals] * b.sum_e[k]
+    if opt.average_gradient[syn.syn_model[k]]:
+        grad /= <real_t>b.learning_window
+    return grad
+
+
 cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimizer opt, int64_t k,
                       int64_t s) noexcept nogil:
     """send() of eprop_synapse_bsshslm_2020 for a spike with stamp s.  Returns 1: transmit,
@@ -197,8 +211,7 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
     cdef int64_t sh = 3 if readout else 2
     cdef int64_t roff = 1 if readout else 0
     cdef int64_t lag = 1 if readout else 2
-    cdef int64_t tsp = syn.t_spike_previous[k], E, isi, idx, t_cur, upto, q
-    cdef real_t grad, fr
+    cdef int64_t tsp = syn.t_spike_previous[k], E, isi, idx, t_cur, upto
     # quirk (SPEC 5.3, 9.8): a spike whose stamp is the first step of a recurrent interval is
     # dropped: neither transmitted nor counted (C++ remainder: negative for s < sh)
     if not readout and crem(s - sh, T) == 0:
@@ -222,14 +235,7 @@ cdef inline int _send(BsshslmSynapses b, EpropSynapses syn, History hs, Optimize
         if b.window_open[k] and tsp > 0:
             if process_window(b, syn, hs, k, h, readout, E) != 0:
                 return -1
-            grad = b.gradient_window[k]
-            if not readout:
-                q = (b.t_previous_update[k] + T) // T
-                fr = hs.firing_rate_reg_interval[h, q % hs.n_fr_intervals]
-                grad += fr * b.sum_e[k]
-            if opt.average_gradient[syn.syn_model[k]]:
-                grad /= <real_t>b.learning_window
-            syn.gradient[k] += grad
+            syn.gradient[k] += window_gradient(b, syn, hs, opt, k, h, readout)
         syn.weight[k] = optimize(opt, k, syn.syn_model[k], idx, syn.gradient[k], syn.weight[k])
         syn.gradient[k] = 0.0
         b.t_previous_update[k] = <int32_t>t_cur
@@ -268,21 +274,13 @@ cdef inline int _settle_one(BsshslmSynapses b, EpropSynapses syn, History hs, Op
     cdef int64_t sh = 3 if readout else 2
     cdef int64_t roff = 1 if readout else 0
     cdef int64_t lag = 1 if readout else 2
-    cdef int64_t tsp = syn.t_spike_previous[k], E = b.t_next_update[k] + sh, q, key
-    cdef real_t grad, fr
+    cdef int64_t tsp = syn.t_spike_previous[k], E = b.t_next_update[k] + sh, key
     if not hs.bsshslm_settle[h] or tsp > E or t_now - lag < E:
         return 0
     if tsp > 0 and (b.window_open[k] or tsp < E) and b.next_entry[k] < E:
         if process_window(b, syn, hs, k, h, readout, E) != 0:
             return -1
-        grad = b.gradient_window[k]
-        if not readout:
-            q = (b.t_previous_update[k] + T) // T
-            fr = hs.firing_rate_reg_interval[h, q % hs.n_fr_intervals]
-            grad += fr * b.sum_e[k]
-        if opt.average_gradient[syn.syn_model[k]]:
-            grad /= <real_t>b.learning_window
-        syn.gradient[k] += grad
+        syn.gradient[k] += window_gradient(b, syn, hs, opt, k, h, readout)
         # the next spike finds an empty window: it adds 0 and runs the optimizer on syn.gradient
         b.gradient_window[k] = 0.0
         b.sum_e[k] = 0.0
