@@ -1,15 +1,18 @@
-"""The O(1) fast path of the e-prop+ gradient window (SPEC 10.4, csrc/core.pyx ep_window_fast) against
-the step-by-step reference path (kernel setting eprop_fast_path=False) on the randomised networks of
-the other suites: spikes equal, recorded signals and weights at rtol 1e-8.  Every case also checks
-that the fast path really ran (its event counter), so a silent fallback to the step path fails."""
+"""The O(1) fast path of the gradient window (SPEC 10.4: window_fast in csrc/eprop_dist/_eprop_synapse.pyx,
+process_entries_fast in _bsshslm_synapse.pyx) against the step-by-step reference path (kernel setting
+eprop_fast_path=False) on the randomised networks of the other suites, both families: spikes equal,
+recorded signals and weights at rtol 1e-8.  Every case also checks that the fast path really ran (its
+counter), so a silent fallback to the step path fails."""
 import itertools
+import os
+import sys
 
 import numpy as np
 import pytest
 
-from api_cases import random_case, run_bss_core, run_core
 import nest_cases as nc
-import os, sys  # noqa: E401
+from api_cases import random_case, run_bss_core, run_core
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "invariance"))
 import invariance_net as inv  # noqa: E402
 
