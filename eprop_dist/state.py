@@ -228,14 +228,17 @@ def grow_history(c, C_new=None):
                                                             "prefix")}
     n_h = old["surrogate_gradient"].shape[0]
     new = {name: np.zeros((n_h, C_new) + a.shape[2:], dtype=a.dtype) for name, a in old.items()}
-    rows = np.arange(n_h)
     end = np.asarray(hs.end)
-    for off in range(C):
-        keys = base + off
-        live = rows[keys <= end]          # entries < end, update counters <= end
+    offs = np.arange(C, dtype=np.int64)
+    chunk = max(1, (1 << 22) // C)           # rows per pass: a few 10 MB of index arrays at most
+    for r0 in range(0, n_h, chunk):
+        r1 = min(n_h, r0 + chunk)
+        keys = base[r0:r1, None] + offs[None, :]
+        live = keys <= end[r0:r1, None]      # entries < end, update counters <= end
+        rr = np.broadcast_to(np.arange(r0, r1)[:, None], keys.shape)[live]
         k = keys[live]
         for name in old:
-            new[name][live, k % C_new] = old[name][live, k % C]
+            new[name][rr, k % C_new] = old[name][rr, k % C]
     for name, a in new.items():
         setattr(hs, name, a)
     hs.capacity = C_new
