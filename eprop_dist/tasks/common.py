@@ -210,6 +210,23 @@ def run_pipeline(net, report=None, progress=None):
             "eta_train": net.eta_train, "info": net.info}
 
 
+def connect_readout_side(k, par, rec, out, tgen, lwgen, mm, sr, force, cfg, softmax=False):
+    """The connections every task makes after its e-prop projections, in NEST's order: the softmax
+    normaliser between bsshslm readouts (softmax=True), target (receptor 2) and learning-window
+    (receptor 1) generators onto the readouts, the readout multimeter, the spike recorder on the first
+    cfg.record_spikes recurrent neurons, and NEST's "force final update" generator."""
+    rate = {"synapse_model": "rate_connection_delayed", "delay": 1.0}
+    if softmax:
+        k.Connect(out, out, {"rule": "all_to_all", "allow_autapses": False}, dict(rate, receptor_type=1, weight=1.0))
+    k.Connect(tgen, out, "one_to_one", dict(rate, receptor_type=2))
+    if lwgen is not None:
+        k.Connect(lwgen, out, "all_to_all", dict(rate, receptor_type=1))
+    k.Connect(mm, out)
+    if cfg.record_spikes:
+        k.Connect(rec[: min(cfg.record_spikes, len(rec))], sr)
+    k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0, "delay": 1.0})
+
+
 def connect_eprop(k, pre, post, p, std, syn, autapses=True, rng=None, dense_W=None):
     """Connect pre -> post with e-prop synapses.
 

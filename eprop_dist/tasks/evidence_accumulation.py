@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .common import Net, PhaseRates, connect_eprop, run_pipeline, spike_times_from_bools
+from .common import Net, PhaseRates, connect_eprop, connect_readout_side, run_pipeline, spike_times_from_bools
 
 
 def steps_of(cfg):
@@ -142,18 +142,7 @@ def build(k, cfg):
     connect_eprop(k, rec, rec, cfg.p_rec, 1.0 / np.sqrt(n_rec), syn, autapses=False, dense_W=W_rec)
     k.Connect(rec, out, "all_to_all", dict(syn, weight=W_out))
     k.Connect(out, rec, "all_to_all", {"synapse_model": ls_model, "delay": 1.0, "weight": Bfb})
-    if bss:
-        k.Connect(out, out, {"rule": "all_to_all", "allow_autapses": False},
-                  {"synapse_model": "rate_connection_delayed", "receptor_type": 1, "weight": 1.0, "delay": 1.0})
-    k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
-                                         "receptor_type": 2})
-    if lwgen is not None:
-        k.Connect(lwgen, out, "all_to_all", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
-                                              "receptor_type": 1})
-    k.Connect(mm, out)
-    if cfg.record_spikes:
-        k.Connect(rec[: min(cfg.record_spikes, n_rec)], sr)
-    k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0, "delay": 1.0})
+    connect_readout_side(k, par, rec, out, tgen, lwgen, mm, sr, force, cfg, softmax=bss)
     offset = 4 if bss else 2
 
     t_rates = PhaseRates(tgen)

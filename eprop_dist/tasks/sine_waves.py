@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from .common import Net, PhaseRates, connect_eprop, run_pipeline, superimposed_sines
+from .common import Net, PhaseRates, connect_eprop, connect_readout_side, run_pipeline, superimposed_sines
 
 PERIODS = (1000, 500, 333, 200)
 
@@ -108,16 +108,9 @@ def build(k, cfg):
     connect_eprop(k, rec, rec, cfg.p_rec, scale_hidden / np.sqrt(n_rec), syn, autapses=False, dense_W=W_rec)
     k.Connect(rec, out, "all_to_all", dict(syn, weight=np.asarray(W_out, float)))
     k.Connect(out, rec, "all_to_all", {"synapse_model": ls_model, "delay": 1.0, "weight": np.asarray(B, float)})
-    k.Connect(tgen, out, "one_to_one", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
-                                         "receptor_type": 2})
+    connect_readout_side(k, par, rec, out, tgen, lwgen, mm, sr, force, cfg)
     if lwgen is not None:
-        k.Connect(lwgen, out, "all_to_all", {"synapse_model": "rate_connection_delayed", "delay": 1.0,
-                                              "receptor_type": 1})
         lwgen.set({"amplitude_times": [2.0], "amplitude_values": [1.0]})
-    k.Connect(mm, out)
-    if cfg.record_spikes:
-        k.Connect(rec[: min(cfg.record_spikes, n_rec)], sr)
-    k.Connect(force, par + rec, "all_to_all", {"synapse_model": "static_synapse", "weight": 1000.0, "delay": 1.0})
 
     bools = (rng.rand(seq, n_in) if nest_rng else rng.random((seq, n_in))) < cfg.input_spike_prob
     if bss:
