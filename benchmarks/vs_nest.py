@@ -33,7 +33,6 @@ The exit status is 1 when a check fails or a child fails (the table and JSON are
 from __future__ import annotations
 
 import argparse
-import enum
 import importlib.util
 import json
 import os
@@ -131,23 +130,6 @@ def _stub_module(name):
     return m
 
 
-class VerbosityLevel(enum.IntEnum):
-    """NEST 3.10's ``nest.VerbosityLevel`` values."""
-    ALL = 0
-    DEBUG = 5
-    STATUS = 7
-    INFO = 10
-    PROGRESS = 15
-    DEPRECATED = 18
-    WARNING = 20
-    ERROR = 30
-    FATAL = 40
-    QUIET = 100
-
-
-# PyNEST names used by the NEST e-prop examples that eprop_dist may lack; provided to the scripts
-# by this runner only, and reported when used.
-SHIM_NAMES = {"VerbosityLevel": VerbosityLevel}
 SHIM_SETTABLE = {"verbosity"}          # attributes the scripts assign (nest.verbosity = ...)
 
 
@@ -286,9 +268,6 @@ class NestShim(types.ModuleType):
             return SHIM_WRAPS[name](real, self)
         if hasattr(real, name):
             return getattr(real, name)
-        if name in SHIM_NAMES:
-            object.__getattribute__(self, "_gaps").add(f"nest.{name}")
-            return SHIM_NAMES[name]
         raise AttributeError(f"eprop_dist (as nest) has no attribute '{name}'")
 
     def __setattr__(self, name, value):
