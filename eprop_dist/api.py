@@ -72,31 +72,9 @@ class Kernel(StatusMixin, ModelsMixin, NodesMixin, ConnectMixin, DevicesMixin):
     def Simulate(self, ms):
         steps = self._simulate_steps(ms)
         sim = self._ensure_built(collective=True)
-        if steps % sim.D:
-            sim = self._refit_window(sim, steps, ms)
         progress = _print_progress if self.status["print_time"] and self.comm.rank == 0 else None
         sim.simulate(steps, progress=progress)
         sim.check_finite()
-
-    def _refit_window(self, sim, steps, ms):
-        """NEST accepts any multiple of the resolution.  The core advances whole windows of D steps,
-        and every window D <= min delay gives the same results, so before anything was simulated the
-        network is rebuilt with D = gcd(D, steps) (the same decision on every rank).  Afterwards, or
-        when the user fixed comm_window or changed connection weights in the built network, a time
-        that D does not divide is refused with the way out."""
-        new_D = math.gcd(sim.D, steps)
-        if sim.t == 0 and self.status["comm_window"] is None and not self._conns_modified:
-            self._sim = None
-            self.status["comm_window"] = new_D
-            try:
-                sim = self._ensure_built()
-            finally:
-                self.status["comm_window"] = None
-            return sim
-        raise BadProperty(f"Simulate: {ms} ms = {steps} steps is not a multiple of the communication window "
-                          f"D = {sim.D} steps chosen at the first Simulate; set comm_window={new_D} (any divisor "
-                          f"of the minimum delay gives the same results) right after ResetKernel, or simulate "
-                          f"multiples of {sim.D * self.dt} ms")
 
     def Run(self, ms):
         self.Simulate(ms)

@@ -38,7 +38,6 @@ class StatusMixin:
                        "eprop_fast_path": True, **M.KERNEL_BSS}
         self._sim = None
         self._build_agreed = False
-        self._conns_modified = False     # SynapseCollection.set wrote into the built network
 
     def SetKernelStatus(self, params):
         if not isinstance(params, dict):

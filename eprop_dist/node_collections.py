@@ -243,7 +243,6 @@ class SynapseCollection:
             clean[k] = checked if k == "optimizer" else checked[k]
         for sel, part in self._split(clean):
             sim.set_connections([sel], part)
-        self._kernel._conns_modified = True
 
     def _split(self, params):
         """[((kind, index array), params of that kind)]: per-connection arrays (NEST order) cut alike."""

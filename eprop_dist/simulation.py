@@ -335,7 +335,7 @@ class Simulation:
         pops = self.k.populations
         if self._gen_dirty:
             keys = []
-            lo_all = c.t - (self.D if c.t > 0 else 0)   # stamps <= lo_all were already delivered
+            lo_all = c.t - c.last_len          # stamps <= lo_all were already delivered
             for p in pops:
                 if p.kind != "spike_generator":
                     continue
@@ -393,12 +393,12 @@ class Simulation:
 
     # ---- the loop ------------------------------------------------------------------------------
     def simulate(self, steps, progress=None):
-        """Advance by `steps` (a multiple of D).  `progress(t_ms, start_ms, stop_ms)`, if given, is
-        called about 10 times along the way (NEST's print_time); the run is then cut into stretches
-        of whole windows, which gives the same results as one stretch."""
-        if steps % self.D:
-            raise BadProperty(f"Simulate: {steps} steps is not a multiple of the communication window "
-                              f"D = {self.D} steps (the minimum delay)")
+        """Advance by `steps` (any number >= 0: the core shortens the last window to end there, and
+        any window length <= the minimum delay gives the same results).  `progress(t_ms, start_ms,
+        stop_ms)`, if given, is called about 10 times along the way (NEST's print_time); the run is
+        then cut into stretches of whole windows, which gives the same results as one stretch."""
+        if steps < 0:
+            raise BadProperty(f"Simulate: {steps} steps is negative")
         if not self._exchange_planned:       # collective: every rank is in simulate() here
             self._prep_exchange()
             self._exchange_planned = True
@@ -527,7 +527,7 @@ class Simulation:
     def _visible_t(self):
         """Iterations whose samples are collected (NEST: the last window is not, until next Simulate)."""
         c = self.core
-        return c.t - self.D if (not c.delivered and c.t > 0) else c.t
+        return c.t - c.last_len if not c.delivered else c.t
 
     def clear_events(self, gids):
         """NEST's ``n_events = 0``: forget the events collected so far (later ones are kept)."""

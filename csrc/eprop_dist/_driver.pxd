@@ -27,6 +27,8 @@ cdef class Core:
     # ---- sizes and time (set by eprop_dist/state.py; copied into the kernels by run) ----
     cdef public int64_t t                 # next iteration to compute
     cdef public int64_t D                 # communication window in steps (= min delay)
+    cdef public int64_t last_len          # steps of the last window run (<= D; shorter at the end of a
+                                          # Simulate that D does not divide); its output is delivered at t
     cdef public int64_t shift             # learning-signal shift d_ro + d_or (NEST: 2)
     cdef public int64_t d_ro              # delay recurrent -> readout (entry = readout iteration - d_ro)
     cdef public int n_rec, n_out, n_par, n_tgt   # local recurrent neurons, readouts, parrots; n_tgt all
@@ -53,5 +55,5 @@ cdef class Core:
 
     cdef void share_sizes(self)
     cdef int deliver(self) noexcept nogil
-    cdef void step(self, int64_t t) noexcept nogil
+    cdef void step(self, int64_t t, int64_t w_start) noexcept nogil
     cdef int check_capacity(self) noexcept nogil

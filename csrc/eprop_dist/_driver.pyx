@@ -1,13 +1,16 @@
-# The window driver of one rank (DESIGN 1, SPEC 10.2).  Per communication window of D steps
-# starting at step W = Core.t:
+# The window driver of one rank (DESIGN 1, SPEC 10.2).  Per communication window of n = min(D,
+# t_stop - W) steps starting at step W = Core.t (windows are not aligned to multiples of D: the last
+# window of a Simulate that D does not divide is shorter, and the next one starts where it ended;
+# every window length <= the minimum delay gives the same results), with m = Core.last_len the
+# length of the window before:
 #   1. deliver (Core.deliver): device events join the incoming spikes (Delivery.add_device_events),
-#      learning signals of the last window (readout errors of iterations W-D..W-1,
+#      learning signals of the last window (readout errors of iterations W-m..W-1,
 #      Delivery.deliver_learning_signals) and the deferred learning_signal samples
 #      (Recording.record_learning_signals), then the spikes of the last window through the local
 #      synapses in (stamp, source gid) order (Delivery.deliver_spikes: e-prop gradient window,
 #      optimizer, transmission of the updated weight)
 #   2. check room for the window (Core.check_capacity)
-#   3. advance recurrent neurons, parrots and readouts D steps (Core.step: _neurons_eprop or
+#   3. advance recurrent neurons, parrots and readouts n steps (Core.step: _neurons_eprop or
 #      _neurons_bsshslm, Delivery.step_parrots)
 #   4. return EXCHANGE to the Python layer (MPI) or loop on (serial run)
 # `run` is resumable at step boundaries: it returns GROW when a buffer needs more room and the
@@ -36,6 +39,7 @@ cdef class Core:
 
     def __init__(self):
         self.t = 0
+        self.last_len = 0
         self.delivered = False
         self.grow_what = 0
         self.t_deliver = 0.0
@@ -96,27 +100,29 @@ cdef class Core:
         self.delivery.bsshslm = self.bsshslm
 
     cdef int deliver(self) noexcept nogil:
-        """Deliveries at the window start W = t (capacity first: a GROW loses nothing)."""
-        cdef int64_t W = self.t, D = self.D
+        """Deliveries at the window start W = t of what the last window [W - m, W) produced,
+        m = last_len (capacity first: a GROW loses nothing)."""
+        cdef int64_t W = self.t, m = self.last_len
         if self.recording.n_weights + self.delivery.weight_records_needed() > self.recording.weight_value.shape[0]:
             self.grow_what = GROW_WEIGHTREC
             return GROW
-        if not self.delivery.add_device_events(W, D):
+        if not self.delivery.add_device_events(W, m):
             self.grow_what = GROW_INCOMING
             return GROW
         if W > 0:
-            self.delivery.deliver_learning_signals(W, D)
+            self.delivery.deliver_learning_signals(W, m)
             if self.history.fast_path:
                 self.history.complete_prefixes(self.n_rec, W - self.d_ro)
-            self.recording.record_learning_signals(self.history, W, D)
+            self.recording.record_learning_signals(self.history, W, m)
         if self.delivery.deliver_spikes(W) != 0:
             return ERR_HISTORY
         if self.bsshslm and self.bsshslm_syn.settle(W) != 0:
             return ERR_HISTORY
         return 0
 
-    cdef void step(self, int64_t t) noexcept nogil:
-        """One iteration t of all local nodes: recurrent neurons, parrots, readouts."""
+    cdef void step(self, int64_t t, int64_t w_start) noexcept nogil:
+        """One iteration t of all local nodes (recurrent neurons, parrots, readouts) in the window
+        that starts at w_start (readout errors go to row t - w_start)."""
         if self.bsshslm:
             step_recurrent_bsshslm(self.rec, self.delivery, self.history, self.recording, t, self.dt,
                                    self.reset_on_update)
@@ -124,14 +130,16 @@ cdef class Core:
             step_recurrent(self.rec, self.delivery, self.history, self.recording, t, self.dt)
         self.delivery.step_parrots(self.parrots, t)
         if self.bsshslm:
+            # (bsshslm networks have D = 1: every window is one step, row t % 1 = 0)
             step_readouts_bsshslm(self.out, self.delivery, self.history, self.recording, self.generators,
                                   t, self.dt, self.D, self.learning_window, self.reset_on_update)
         else:
             step_readouts(self.out, self.delivery, self.history, self.recording, self.generators, t,
-                          self.dt, self.D)
+                          self.dt, w_start)
 
     cdef int check_capacity(self) noexcept nogil:
-        """Before a window: room for D appends per history, samples, spike records."""
+        """Before a window: room for D appends per history, samples, spike records (D bounds the
+        window length)."""
         cdef int64_t n_slots = self.recording.slot_multimeter.shape[0]
         self.grow_what = 0
         if self.history.needs_growth(self.n_rec + self.n_out, self.n_rec, self.D, self.t, self.bsshslm):
@@ -143,9 +151,10 @@ cdef class Core:
         return GROW if self.grow_what else 0
 
     def run(self, int64_t t_stop, bint serial):
-        """Advance to step t_stop (a multiple of D).  Returns the status code."""
+        """Advance to step t_stop (any step >= t: the last window is shortened to end there).
+        Returns the status code."""
         cdef int st = 0
-        cdef int64_t i, j
+        cdef int64_t i, j, n, w_start
         cdef double t0
         self.share_sizes()
         with nogil:
@@ -164,19 +173,22 @@ cdef class Core:
                 if st != 0:
                     break
                 t0 = now()
-                for i in range(self.D):
-                    self.step(self.t)
+                n = t_stop - self.t if t_stop - self.t < self.D else self.D
+                w_start = self.t
+                for i in range(n):
+                    self.step(self.t, w_start)
                     self.t += 1
                 self.t_update += now() - t0
+                self.last_len = n
                 self.delivered = False
                 if serial:
                     # every spike and readout is local: this window's output is the next delivery's input
-                    for i in range(self.D):
+                    for i in range(n):
                         for j in range(self.n_out):
                             self.delivery.error_all[i, j] = self.delivery.error_local[i, j]
                     if self.bsshslm:
                         for j in range(self.n_out):
-                            self.delivery.readout_u_all[j] = self.delivery.readout_u_local[self.D - 1, j]
+                            self.delivery.readout_u_all[j] = self.delivery.readout_u_local[n - 1, j]
                     for i in range(2 * self.delivery.n_outgoing):
                         self.delivery.spikes_in[2 * self.delivery.n_incoming + i] = self.delivery.spikes_out[i]
                     self.delivery.n_incoming += self.delivery.n_outgoing

@@ -15,4 +15,4 @@ from eprop_dist._recording cimport Recording
 cdef void step_recurrent(RecurrentNeurons rec, Delivery dl, History hs, Recording rc, int64_t t,
                          real_t dt) noexcept nogil
 cdef void step_readouts(Readouts out, Delivery dl, History hs, Recording rc, Generators gn,
-                        int64_t t, real_t dt, int64_t D) noexcept nogil
+                        int64_t t, real_t dt, int64_t w_start) noexcept nogil

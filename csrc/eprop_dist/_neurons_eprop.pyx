@@ -116,13 +116,14 @@ cdef void step_recurrent(RecurrentNeurons rec, Delivery dl, History hs, Recordin
 
 
 cdef void step_readouts(Readouts out, Delivery dl, History hs, Recording rc, Generators gn,
-                        int64_t t, real_t dt, int64_t D) noexcept nogil:
-    """SPEC 2.2, per readout (out_lid) with target y* and learning window lw from rate generators:
+                        int64_t t, real_t dt, int64_t w_start) noexcept nogil:
+    """SPEC 2.2, per readout (out_lid) with target y* and learning window lw from rate generators
+    (w_start: first iteration of the window; the error goes to row t - w_start of error_local):
     v <- P_i_in i_in + zin + P_v_m v, v >= v_min;  y = v + E_L;  err = y - y*;
     y*, y, err scaled by lw;  history entry t of the readout holds err as its learning signal;
     i_in <- I_e"""
     cdef int64_t lid, j, slot = t % dl.ring_length, n_rec = dl.n_rec
-    cdef int64_t w_idx = t % D
+    cdef int64_t w_idx = t - w_start
     cdef real_t zin, v, y, err, lw
     for lid in range(dl.n_out):
         j = n_rec + lid

@@ -1,6 +1,6 @@
 """A randomised network for rank- and window-invariance checks (run under mpiexec or serially).
 
-    python tests/invariance/invariance_net.py OUT.npz [--delay D] [--comm-window W] [--steps N]
+    python tests/invariance/invariance_net.py OUT.npz [--delay D] [--comm-window W] [--steps N] [--parts MS,MS,..]
 
 Sparse fixed in-degree e-prop connectivity, mixed recurrent models, three readouts, Poisson and
 spike-generator inputs, two e-prop synapse models (gradient descent per spike, Adam each step).
@@ -71,15 +71,17 @@ def build(k, delay=1, steps=400, uniform=False):
 
 
 def run(delay=1, comm_window=None, steps=400, comm=None, chunks=1, uniform=False, exchange="allgather",
-        fast_path=True):
+        fast_path=True, parts=None):
+    """Build and simulate `steps` ms in `chunks` equal Simulate calls, or in the Simulate calls
+    `parts` (ms each, any multiples of the resolution; their sum is the time simulated)."""
     k = eprop_dist.Kernel(comm=comm)
     # read_scope global: compare the whole network's results on every rank
     k.set(exchange=exchange, read_scope="global", eprop_fast_path=fast_path)
     if comm_window is not None:
         k.set(comm_window=comm_window)
     h = build(k, delay, steps, uniform)
-    for _ in range(chunks):
-        k.Simulate(float(steps // chunks))
+    for ms in (parts if parts is not None else [steps // chunks] * chunks):
+        k.Simulate(float(ms))
     sp = h["sr"].get("events")
     mm = h["mm"].get("events")
     wr = h["wr"].get("events")
@@ -97,8 +99,10 @@ def main(argv=None):
     p.add_argument("--comm-window", type=int, default=None)
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--uniform", action="store_true", help="every spike connection has the same delay")
+    p.add_argument("--parts", default=None, help="comma-separated Simulate times in ms (default: one of --steps)")
     a = p.parse_args(argv)
-    k, res = run(a.delay, a.comm_window, a.steps, uniform=a.uniform)
+    parts = [float(x) for x in a.parts.split(",")] if a.parts else None
+    k, res = run(a.delay, a.comm_window, a.steps, uniform=a.uniform, parts=parts)
     if k._sim.comm.rank == 0:
         np.savez(a.out, **res, n_ranks=k._sim.comm.size, D=k._sim.D)
     return 0

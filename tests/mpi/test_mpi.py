@@ -54,6 +54,27 @@ def test_invariance_net_equals_serial(comm, exchange):
         np.testing.assert_array_equal(par[key], ser[key], err_msg=key)
 
 
+@pytest.mark.parametrize("exchange", ["allgather", "alltoall"])
+def test_partial_windows_on_all_ranks(comm, exchange):
+    """Issue 9 item 4: Simulate times that the window D = 3 does not divide (shorter last windows,
+    later windows not aligned to multiples of D) give on N ranks what one rank gives, and what a
+    one-step window gives up to the time both have collected."""
+    from test_partial_window import COMPARE, run_parts
+    parts = [7.0, 5.0, 1.0, 14.0, 10.0]
+    k, par = run_parts(parts, exchange=exchange)
+    assert k._sim.comm.size == comm.Get_size() and k._sim.D == 3 and k._sim.core.last_len == 1
+    _, ser = run_parts(parts, comm=SerialComm())
+    for key in COMPARE + ("c_w",):
+        np.testing.assert_array_equal(par[key], ser[key], err_msg=key)
+    _, one = run_parts([37.0], comm_window=1, comm=SerialComm())
+    keep_p, keep_1 = par["spk_t"] <= 36.0, one["spk_t"] <= 36.0
+    assert keep_p.sum() > 50
+    np.testing.assert_array_equal(par["spk_t"][keep_p], one["spk_t"][keep_1])
+    np.testing.assert_array_equal(par["spk_s"][keep_p], one["spk_s"][keep_1])
+    keep_p, keep_1 = par["wr_t"] <= 36.0, one["wr_t"] <= 36.0
+    np.testing.assert_array_equal(par["wr_w"][keep_p], one["wr_w"][keep_1])
+
+
 def test_each_rank_builds_only_its_share(comm):
     import eprop_dist
     k = eprop_dist.Kernel()

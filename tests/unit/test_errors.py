@@ -169,14 +169,13 @@ def test_comm_window_larger_than_min_delay(k):
 
 
 def test_simulate_not_multiple_of_window(k):
-    """Issue 9: any multiple of the resolution is simulated (the first Simulate picks the window);
-    once the window is fixed by simulating, a time it does not divide is refused with the way out."""
+    """Issue 9: any multiple of the resolution is simulated, also after the first Simulate: the window
+    D stays the minimum delay and the last window of a Simulate is shortened (test_partial_window.py)."""
     a = k.Create("parrot_neuron", 2)
     k.Connect(a, a, syn_spec={"delay": 3.0})
     k.Simulate(6.0)
-    assert k._sim.D == 3
-    with pytest.raises(BadProperty, match="not a multiple of the communication window.*comm_window=1"):
-        k.Simulate(4.0)
+    k.Simulate(4.0)
+    assert k._sim.D == 3 and k._sim.core.last_len == 1 and k.GetKernelStatus("biological_time") == 10.0
 
 
 def test_generator_errors(k):
