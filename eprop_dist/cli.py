@@ -50,8 +50,9 @@ def cmd_train(args):
         v = getattr(args, key)
         if v is not None:
             sets[key] = v
-    file_cfg = C.load_toml(args.config) if args.config else {}
+    file_cfg = C.load_toml(args.config) if args.config is not None else {}
     cfg = C.resolve(args.task, args.family, file_cfg, sets)
+    C.check_memory(cfg)                  # before any MPI, build or write
     comm = world()
     root = comm.rank == 0
     quiet = args.quiet or not root

@@ -181,6 +181,8 @@ def all_keys():
 
 def load_toml(path):
     """The key/value table of a TOML file; clear errors for a missing or malformed file."""
+    if not str(path).strip():
+        raise ConfigError("--config: empty file name")
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -190,6 +192,10 @@ def load_toml(path):
         raise ConfigError(f"config file {path} is a directory") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not a TOML text file (not UTF-8: byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
     for k, v in data.items():
         if isinstance(v, dict):
             raise ConfigError(f"config file {path}: table [{k}] is not supported; keys are flat (key = value)")
@@ -266,3 +272,61 @@ def _message(e, data):
 
 def as_dict(cfg):
     return cfg.model_dump()
+
+
+# ---- memory of the recording, checked before anything is built ------------------------------------
+SAMPLE_BYTES = 20          # one multimeter sample in the core: step (int64), slot (int32), value (float64)
+SAMPLE_PEAK = 3            # buffers grow by doubling: old + new copy while growing
+
+
+def recorded_samples(cfg):
+    """(readout multimeter samples the run keeps, phases, steps per phase, readouts, keys that set
+    them).  Every task records readout_signal and target_signal of each readout at every step
+    (SPEC 7), and the core keeps the samples of the whole run (NEST's memory backend does too);
+    phases: the most the schedule can run (early stopping may end sooner) plus the final evaluation."""
+    if cfg.task == "sine_waves":
+        P, n_out, phases, keys = cfg.seq, cfg.n_out, cfg.n_iter, ("n_iter", "seq")
+    else:
+        if cfg.task == "evidence_accumulation":
+            from .tasks.evidence_accumulation import steps_of
+            seq, n_out = steps_of(cfg)["sequence"], 2
+            keys = ("n_iter_train", "batch_size", "bg_noise_steps")
+        else:
+            seq, n_out = cfg.seq, 10
+            keys = ("n_iter_train", "batch_size", "seq")
+        P = seq * cfg.batch_size
+        phases = cfg.n_iter_train + cfg.n_iter_test
+        if cfg.do_early_stopping:
+            phases += -(-cfg.n_iter_train // cfg.n_iter_validate_every) * (1 + cfg.n_iter_early_stop)
+    phases += 1
+    return phases * P * n_out * 2, phases, P, n_out, keys
+
+
+def machine_memory():
+    """Bytes of physical memory of this machine (the same on every rank of a node; None if unknown)."""
+    import os
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):   # pragma: no cover - not POSIX
+        return None
+
+
+def check_memory(cfg, available=None):
+    """Refuse a run whose recording cannot fit in memory, before anything is built or written (else it
+    would stop with a MemoryError after minutes).  `available`: bytes (None: this machine's physical
+    memory, a value every rank of a node sees alike, so the decision is the same on every rank).
+    Returns the estimate in bytes."""
+    n, phases, P, n_out, keys = recorded_samples(cfg)
+    need = n * SAMPLE_BYTES * SAMPLE_PEAK
+    avail = machine_memory() if available is None else available
+    if avail is not None and need > avail:
+        vals = ", ".join(f"{k} = {getattr(cfg, k)}" for k in keys)
+        raise ConfigError(f"the run would record {n:,} readout samples ({phases:,} phases x {P:,} steps x "
+                          f"{n_out} readouts x 2 signals; {vals}): about {_gib(need)} ({SAMPLE_BYTES} B per "
+                          f"sample, x{SAMPLE_PEAK} while the buffer grows), more than the {_gib(avail)} of "
+                          f"memory of this machine; lower {' or '.join(repr(k) for k in keys)}")
+    return need
+
+
+def _gib(b):
+    return f"{b / 2**30:.3g} GiB" if b >= 2**28 else f"{b / 2**20:.3g} MiB"

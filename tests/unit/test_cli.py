@@ -61,3 +61,76 @@ def test_unwritable_output_leaves_nothing(tmp_path, capsys):
     assert main(["train", "--n-iter", "1", "--seq", "200", "--out", str(blocker / "sub")]) == 2
     assert "is not writable" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["file"]
+
+
+# ---- issue 9: bad inputs end with a message naming the file or key, exit code 2, nothing written ----
+def _refused(args, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc = main(["train", *args, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert not out.exists() and "Traceback" not in err
+    return err
+
+
+def test_config_folder_missing_binary_and_empty_name(tmp_path, capsys):
+    (tmp_path / "folder.toml").mkdir()
+    assert "config file" in _refused(["--config", str(tmp_path / "folder.toml")], tmp_path, capsys)
+    assert "is a directory" in _refused(["--config", str(tmp_path / "folder.toml")], tmp_path, capsys)
+    assert "not found" in _refused(["--config", str(tmp_path / "nope.toml")], tmp_path, capsys)
+    binary = tmp_path / "weights.npy"
+    binary.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f8'}\xff\xfe\x00\x81")
+    assert f"config file {binary} is not a TOML text file" in _refused(["--config", str(binary)], tmp_path, capsys)
+    text = tmp_path / "notes.txt"
+    text.write_text("learning rate: 0.1\n")
+    assert f"config file {text} is not valid TOML" in _refused(["--config", str(text)], tmp_path, capsys)
+    assert "--config: empty file name" in _refused(["--config", ""], tmp_path, capsys)
+    table = tmp_path / "t.toml"
+    table.write_text("[net]\nn_rec = 3\n")
+    assert "table [net] is not supported" in _refused(["--config", str(table)], tmp_path, capsys)
+
+
+@pytest.mark.parametrize("seed,msg", [(2**32, "less than or equal to 4294967295"), (-1, "greater than or equal to 0"),
+                                      (10**20, "less than or equal to 4294967295"), (1.5, "valid integer")])
+def test_seed_outside_the_rng_range_is_refused(seed, msg, tmp_path, capsys):
+    """The task seeds numpy's legacy generator (0 .. 2**32 - 1, NEST's examples) and the core with seed + 1."""
+    for args in (["--set", f"seed={seed}"], ["--seed", str(seed)] if isinstance(seed, int) else ["--set", f"seed={seed}"]):
+        err = _refused(args, tmp_path, capsys)
+        assert f"config key 'seed' = {seed!r}" in err and msg in err
+
+
+def test_seed_at_the_top_of_the_range_runs(tmp_path):
+    assert main(["train", "--n-iter", "1", "--seq", "200", "--set", "n_rec=4", "--set", "n_in=4",
+                 "--seed", str(2**32 - 1), "--out", str(tmp_path), "--quiet"]) == 0
+    assert read_results(tmp_path / "results.h5")["config"]["seed"] == 2**32 - 1
+
+
+@pytest.mark.parametrize("task,sets,keys", [
+    ("sine_waves", ["n_iter=1000000000"], "lower 'n_iter' or 'seq'"),
+    ("sine_waves", ["n_iter=100000000", "seq=100000"], "lower 'n_iter' or 'seq'"),
+    ("evidence_accumulation", ["n_iter_train=100000000"], "lower 'n_iter_train' or 'batch_size'"),
+    ("digits", ["batch_size=1000000000"], "lower 'n_iter_train' or 'batch_size' or 'seq'"),
+])
+def test_recording_that_cannot_fit_is_refused_up_front(task, sets, keys, tmp_path, capsys):
+    import time
+    t0 = time.perf_counter()
+    err = _refused([task] + [x for s in sets for x in ("--set", s)], tmp_path, capsys)
+    assert time.perf_counter() - t0 < 30          # refused before any build (it used to run, then MemoryError)
+    assert "readout samples" in err and "GiB" in err and keys in err and "memory of this machine" in err
+
+
+def test_memory_estimate_counts_the_samples_the_run_keeps():
+    """The estimate equals what the core holds at the end of a small run (samples of every phase)."""
+    from eprop_dist import config as C
+    from eprop_dist.api import Kernel
+    from eprop_dist.tasks import sine_waves
+    cfg = C.resolve("sine_waves", None, {}, {"n_iter": 3, "seq": 200, "n_rec": 4, "n_in": 4})
+    n, phases, P, n_out, _ = C.recorded_samples(cfg)
+    assert (phases, P, n_out) == (4, 200, 1)
+    k = Kernel()
+    sine_waves.run(cfg, k)
+    kept = k._sim.core.recording.n_samples
+    assert n - 2 * P < kept <= n                 # the final phase is simulated only to its evaluation
+    assert C.check_memory(cfg, available=10**12) == n * C.SAMPLE_BYTES * C.SAMPLE_PEAK
+    with pytest.raises(C.ConfigError, match=r"lower 'n_iter' or 'seq'"):
+        C.check_memory(cfg, available=n * C.SAMPLE_BYTES * C.SAMPLE_PEAK - 1)
