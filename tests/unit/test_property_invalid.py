@@ -1,5 +1,6 @@
 """Property-based (hypothesis): random invalid parameter values and unknown keys for every model,
-synapse optimizer and kernel are rejected with an error naming the model/field, and change nothing."""
+synapse optimizer and kernel are rejected with an error naming the model/field, and change nothing;
+random unknown config keys and invalid config values are rejected naming the key."""
 import math
 
 import numpy as np
@@ -145,3 +146,53 @@ def test_unknown_config_keys_are_named(tmp_path, capsys, key):
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "out")]) == 2
     assert repr(key) in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.h5").exists()
+
+
+def _config_bounds():
+    """(task, key, 'int'|'float', lower bound, upper bound) of every numeric config key with a bound."""
+    from eprop_dist.config import TASKS
+    out = []
+    for task, model in TASKS.items():
+        for key, f in model.model_fields.items():
+            ann = f.annotation
+            kind = "int" if ann is int else "float" if ann is float or ann == (float | None) else None
+            if kind is None:
+                continue
+            lo = hi = None
+            for m in f.metadata:
+                lo = getattr(m, "ge", getattr(m, "gt", lo)) if lo is None else lo
+                hi = getattr(m, "le", getattr(m, "lt", hi)) if hi is None else hi
+            if lo is not None or hi is not None:
+                out.append((task, key, kind, lo, hi))
+    return out
+
+
+CONFIG_BOUNDS = _config_bounds()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_invalid_config_values_are_rejected_naming_the_key(data):
+    """Random values outside a key's range, non-finite floats and wrong types (a bool, a string, a list)
+    for every bounded numeric config key of every task: a ConfigError naming the key, nothing built."""
+    from eprop_dist import config as C
+    assert len(CONFIG_BOUNDS) > 40
+    task, key, kind, lo, hi = data.draw(st.sampled_from(CONFIG_BOUNDS))
+    num = st.integers if kind == "int" else (lambda **kw: st.floats(allow_nan=False, **kw))
+    bad = [st.booleans(), st.text(max_size=5), st.lists(st.integers(), max_size=2)]
+    if kind == "float":
+        bad.append(st.sampled_from([math.nan, math.inf, -math.inf]))
+    if lo is not None:
+        bad.append(num(max_value=lo - 1) if kind == "int" else num(max_value=lo))
+    if hi is not None:
+        bad.append(num(min_value=hi + 1) if kind == "int" else num(min_value=hi).filter(lambda x: x > hi))
+    value = data.draw(st.one_of(bad))
+    if kind == "float" and lo is not None and isinstance(value, float) and value == lo:
+        field = C.TASKS[task].model_fields[key]
+        assume(any(hasattr(m, "gt") and m.gt is not None for m in field.metadata))   # '> lo': lo itself is bad
+    fam = C.DEFAULT_FAMILY[task]
+    if key in C.TASKS[task].EPROP_PLUS_ONLY and fam != "eprop_plus":
+        fam = "eprop_plus"
+    with pytest.raises(C.ConfigError) as e:
+        C.resolve(task, fam, {}, {key: value})
+    assert f"'{key}'" in str(e.value)
