@@ -52,11 +52,15 @@ def cmd_train(args):
             sets[key] = v
     file_cfg = C.load_toml(args.config) if args.config is not None else {}
     cfg = C.resolve(args.task, args.family, file_cfg, sets)
-    C.check_memory(cfg)                  # before any MPI, build or write
     comm = world()
     root = comm.rank == 0
     quiet = args.quiet or not root
     err = None
+    try:                                 # before any build or write; nodes may differ in memory, so
+        C.check_memory(cfg)              # the decision is agreed on (one rank short: every rank stops)
+    except C.ConfigError as e:
+        err = e
+    comm.check(err)
     if root:
         try:
             from .io import check_writable

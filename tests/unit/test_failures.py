@@ -94,3 +94,16 @@ def test_cli_bad_config_exits_cleanly(tmp_path):
                        stdin=subprocess.DEVNULL, timeout=90, env=env)
     assert p.returncode != 0
     assert "config key 'n_iter' = -3" in p.stderr
+
+
+def test_cli_recording_too_large_under_mpi_stops_every_rank(tmp_path):
+    """The memory check is agreed on by every rank (comm.check): all stop with the message, non-zero exit,
+    nothing written."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = tmp_path / "out"
+    p = subprocess.run(mpiexec_argv(2) + [sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train",
+                        "--set", "n_iter=1000000000", "--out", str(out)], capture_output=True, text=True,
+                       stdin=subprocess.DEVNULL, timeout=90, env=env)
+    assert p.returncode != 0, p.stderr[-2000:]      # 2 with MPICH (MPI_Abort(2)); launchers may map it
+    assert p.stderr.count("readout samples") == 2 and "lower 'n_iter' or 'seq'" in p.stderr
+    assert not out.exists()
