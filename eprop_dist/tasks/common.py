@@ -165,6 +165,19 @@ def run_pipeline(net, report=None, progress=None):
         return rec_
 
     etas = []
+    sent = []                 # the error handed to the schedule after each phase (replayed on resume)
+    ckpt = getattr(k, "checkpointer", None)     # eprop_dist.checkpoint.Checkpointer, set by `eprop-dist train`
+    if ckpt is not None:
+        sim = k._ensure_built()
+        sim.max_stretch = ckpt.STRETCH_STEPS       # signal handlers run at least this often
+        if ckpt.resume is not None:
+            n, label = _resume(net, ckpt.resume, gen, label, sim)
+            ps = ckpt.resume["pipeline"]
+            phases, labels_of, etas, sent = list(ps["phases"]), list(ps["labels_of"]), list(ps["etas"]), list(ps["sent"])
+            timers.update({a: b for a, b in ps["timers"].items() if a != "build"})
+            traces.update(ckpt.resume["traces"])
+            if keep_w:
+                w_initial = ckpt.resume["weights_initial"]
     while label is not None:
         t_ph = time.perf_counter()
         eta = net.eta_train if label == "training" else 0.0
@@ -183,10 +196,15 @@ def run_pipeline(net, report=None, progress=None):
         if progress is not None:
             progress(n, label)
         n += 1
+        sent.append(err_prev)
         try:
             label = gen.send(err_prev)
         except StopIteration:
             label = None
+        if ckpt is not None:      # all ranks are here: checkpoint if due or asked for by a signal
+            ckpt.phase_end(n, k._sim, {"n": n, "phases": phases, "labels_of": labels_of, "etas": etas,
+                                       "sent": sent, "timers": timers, "traces": traces,
+                                       "weights_initial": w_initial})
     # NEST's end of run: let the last phase's readout arrive, evaluate it, force the final update
     t_ph = time.perf_counter()
     k.Simulate(float(net.offset))
@@ -208,6 +226,28 @@ def run_pipeline(net, report=None, progress=None):
     return {"phases": phases, "traces": traces, "weights_initial": w_initial, "weights_final": w_final,
             "spikes": spikes, "timers": timers, "kernel_timers": kt, "n_phases": n, "steps": n * P + net.offset + 4,
             "eta_train": net.eta_train, "info": net.info}
+
+
+def _resume(net, ck, gen, label, sim):
+    """Continue from checkpoint `ck` (eprop_dist.checkpoint.load): replay the Python side of the phases it
+    covers without simulating (learning rates, each phase's inputs and targets: the task's random draws and
+    generator parameters come out as in the uninterrupted run, the schedule gets the same errors), then
+    load the core state by gid.  Returns (next phase index, its label)."""
+    from ..checkpoint import CheckpointError, restore
+    ps = ck["pipeline"]
+    k = net.k
+    for m in range(int(ps["n"])):
+        if label != ps["labels_of"][m]:
+            raise CheckpointError(f"--resume: with this config phase {m} is {label!r}, in the checkpoint "
+                                  f"{ps['labels_of'][m]!r} (the phase schedule changed)")
+        k.SetDefaults(net.syn_model, {"optimizer": {"eta": ps["etas"][m]}})
+        net.load_phase(m, label)
+        try:
+            label = gen.send(ps["sent"][m])
+        except StopIteration:
+            label = None
+    restore(sim, ck)
+    return int(ps["n"]), label
 
 
 def connect_readout_side(k, par, rec, out, tgen, lwgen, mm, sr, force, cfg, softmax=False):
