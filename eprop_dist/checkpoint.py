@@ -79,7 +79,8 @@ TABLE = {
              **_kinds("build", "D shift d_ro n_rec n_out n_par n_tgt dt bsshslm update_interval learning_window "
                                "reset_on_update"),
              **_kinds("zero", "delivered"), **_kinds("scratch", "grow_what"), **_kinds("sum", "t_deliver t_update"),
-             **_kinds("link", "rec out parrots history optimizer syn bsshslm_syn delivery generators recording")},
+             **_kinds("link", "rec out parrots history optimizer syn bsshslm_syn delivery generators recording "
+                              "kernels")},
     "rec": {**_kinds("build", "model surrogate_gradient_function refractory_counts ignore_and_spike refractory_input "
                               "flush_interval ignore_and_spike_offset ignore_and_spike_interval P_v_m P_i_in P_z_in "
                               "v_th v_min v_reset I_e E_L tau_m adapt_beta P_adapt c_reg f_target kappa kappa_reg "
