@@ -62,9 +62,9 @@ class CheckpointStop(Exception):
     """Raised after the checkpoint requested by a signal was written: the run ends cleanly (not an error:
     `eprop-dist train` exits with EXIT_CHECKPOINTED on every rank, nothing is aborted)."""
 
-    def __init__(self, signame, phase, path):
-        super().__init__(f"stopped by {signame} after phase {phase}; checkpoint written to {path}")
-        self.signame, self.phase, self.path = signame, phase, path
+    def __init__(self, signame, where, path):
+        super().__init__(f"stopped by {signame} {where}; checkpoint written to {path}")
+        self.signame, self.where, self.path = signame, where, path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,7 +451,7 @@ def _write_file(path, m, sim, pipeline, config):
 
 
 def _write_pipeline(g, p):
-    g.attrs["state"] = json.dumps({k: p[k] for k in ("n", "phases", "labels_of", "etas", "sent", "timers")})
+    g.attrs["state"] = json.dumps({k: p[k] for k in ("n", "mid", "phases", "labels_of", "etas", "sent", "timers")})
     tr = g.create_group("traces")
     for name, (m, lab, y, ys) in p["traces"].items():
         t = tr.create_group(name)
@@ -840,5 +840,15 @@ class Checkpointer:
         write_checkpoint(self.path, sim, pipeline_state, self.config)
         self.log(f"eprop-dist: checkpoint after phase {n} written to {self.path}")
         if stop:
-            names = self.comm.allgather(self.signame)
-            raise CheckpointStop(next(x for x in names if x is not None), n, self.path)
+            self._stop(f"after phase {n}")
+
+    def inside_phase(self, n, sim, state_fn):
+        """Between two stretches of phase n (a window boundary, all ranks here): after a signal, write a
+        checkpoint that resumes inside the phase and raise CheckpointStop."""
+        if self.comm.any_true(self.signame is not None):
+            write_checkpoint(self.path, sim, state_fn(), self.config)
+            self._stop(f"in phase {n + 1} at step {sim.t}")
+
+    def _stop(self, where):
+        names = self.comm.allgather(self.signame)
+        raise CheckpointStop(next(x for x in names if x is not None), where, self.path)

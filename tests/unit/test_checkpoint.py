@@ -188,7 +188,7 @@ def test_signal_writes_checkpoint_and_resume_equals_uninterrupted(tmp_path, sig)
     p.send_signal(sig)
     _, err = p.communicate(timeout=120)
     assert p.returncode == CK.EXIT_CHECKPOINTED, err
-    assert f"stopped by {signal.Signals(sig).name} after phase" in err and "--resume" in err
+    assert f"stopped by {signal.Signals(sig).name} after phase" in err and "--resume" in err     # phases: 200 steps
     assert not (out / "results.h5").exists()
     with h5py.File(out / "checkpoint.h5", "r") as f:
         n = int(f.attrs["phase"])
@@ -199,6 +199,41 @@ def test_signal_writes_checkpoint_and_resume_equals_uninterrupted(tmp_path, sig)
     assert run_cli("sine_waves", *SINE, "--set", f"n_iter={n + 2}", "--out", str(full)) == 0
     r = assert_same_results(full / "results.h5", out / "results.h5")
     assert r["loss"].size == n + 2
+
+
+def test_signal_inside_a_long_phase_resumes_there(tmp_path):
+    """A phase of 30 000 steps runs in stretches of Checkpointer.STRETCH_STEPS: SIGTERM is answered at the next
+    stretch boundary with a checkpoint inside the phase, and the resumed run == the uninterrupted one."""
+    out = tmp_path / "run"
+    p = _spawn(out, 100, "--set", "seq=30000")
+    _wait_for(p, "phase    1/")            # printed early in the second phase (its evaluation of the first)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == CK.EXIT_CHECKPOINTED, err
+    assert "stopped by SIGTERM in phase 2 at step" in err, err
+    with h5py.File(out / "checkpoint.h5", "r") as f:
+        n, t = int(f.attrs["phase"]), int(f.attrs["t"])
+    assert n == 1 and 30000 < t < 60000 and (t - 30003) % CK.Checkpointer.STRETCH_STEPS == 0   # offset + 1 = 3
+    assert run_cli("--resume", str(out), "--set", "n_iter=3") == 0
+    full = tmp_path / "full"
+    assert run_cli("sine_waves", *SINE, "--set", "seq=30000", "--set", "n_iter=3", "--out", str(full)) == 0
+    assert assert_same_results(full / "results.h5", out / "results.h5")["loss"].size == 3
+
+
+def test_stretched_phases_equal_one_simulate_per_phase(tmp_path):
+    """With a checkpointer (every `eprop-dist train`) the long part of each phase runs as several Simulate calls;
+    the results equal the pipeline without one (one Simulate call there)."""
+    from eprop_dist import config as C
+    from eprop_dist.api import Kernel
+    from eprop_dist.tasks import sine_waves
+    sets = {"seq": 5000, "n_rec": 20, "n_in": 20, "p_rec": 0.5, "p_in": 0.5, "n_iter": 2}
+    rec = sine_waves.run(C.resolve("sine_waves", None, {}, sets), Kernel())
+    out = tmp_path / "cli"
+    assert run_cli("sine_waves", *[x for k, v in sets.items() for x in ("--set", f"{k}={v}")], "--out", str(out)) == 0
+    r = read_results(out / "results.h5")
+    np.testing.assert_array_equal([p["loss"] for p in rec["phases"]], r["loss"])
+    for proj, w in rec["weights_final"].items():
+        np.testing.assert_array_equal(w["weight"], r["weights"]["final"][proj]["weight"])
 
 
 def test_second_ctrl_c_aborts_at_once(tmp_path):
