@@ -26,6 +26,10 @@ SHORTCUTS = (("--n-iter", "n_iter", int), ("--seq", "seq", int), ("--neuron-mode
              ("--seed", "seed", int), ("--eta", "eta", float))
 
 
+class _Default(str):
+    """A parser default that can be told from the same value given on the command line (--resume)."""
+
+
 def log(msg, quiet=False):
     if not quiet:
         print(msg, file=sys.stderr, flush=True)
@@ -61,15 +65,16 @@ def cmd_train(args):
         err = None
         try:            # every rank reads (and validates) the checkpoint before any work
             resume = CK.load(os.path.join(args.resume, CK.FILENAME))
-            cfg = resume_config(resume["config"], args.task, args.family, file_cfg, sets)
+            cfg = resume_config(resume["config"], None if isinstance(args.task, _Default) else args.task,
+                                args.family, file_cfg, sets)
         except EpropError as e:
             err = e
         comm.check(err)
-        out = args.out if args.out is not None else args.resume
+        out = args.resume if isinstance(args.out, _Default) else args.out
     else:
-        cfg = C.resolve(args.task or "sine_waves", args.family, file_cfg, sets)
-        out = args.out if args.out is not None else "results"
-    args.out = out
+        cfg = C.resolve(str(args.task), args.family, file_cfg, sets)
+        out = args.out
+    args.out = str(out)
     root = comm.rank == 0
     quiet = args.quiet or not root
     err = None
@@ -224,14 +229,14 @@ def build_parser():
     t = sub.add_parser("train", help="train a task network; writes DIR/results.h5",
                        description="Train one of the tasks; the loss (and accuracy) of every phase is logged to "
                                    "stderr, a progress bar shows on a terminal.")
-    t.add_argument("task", nargs="?", default=None, choices=TASK_NAMES, metavar="TASK",
+    t.add_argument("task", nargs="?", default=_Default("sine_waves"), choices=TASK_NAMES, metavar="TASK",
                    help=f"one of {', '.join(TASK_NAMES)} (default sine_waves; with --resume: the checkpoint's)")
     t.add_argument("--config", help="TOML file of key = value pairs (see README, Command line)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key (TOML literal; repeatable); validated like the file")
     t.add_argument("--family", choices=("eprop_plus", "bsshslm_2020"),
                    help="model family (default: the task's NEST example)")
-    t.add_argument("--out", default=None, help="run folder (default ./results; with --resume: the resumed folder)")
+    t.add_argument("--out", default=_Default("results"), help="run folder (default ./results; with --resume: the resumed folder)")
     t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                    help="write OUT/checkpoint.h5 after every N phases (atomically; SIGTERM and Ctrl-C write one "
                         "at the end of the current phase and stop with exit code 75)")
