@@ -346,3 +346,61 @@ def test_negative_checkpoint_every_is_refused(tmp_path, capsys):
     assert run_cli("sine_waves", *SINE, "--checkpoint-every", "-1", "--out", str(tmp_path / "x")) == 2
     assert "--checkpoint-every must be >= 0" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the core state alone, on networks with every feature (all four e-prop+ models, adaptation, Adam, weight
+# recorder, learning_signal recordable, cutoffs, flush events, both paths; the bsshslm family), written at an
+# odd step inside a run: a fresh build + restore + the rest == the uninterrupted run
+EMPTY_PIPELINE = {"n": 0, "mid": None, "phases": [], "labels_of": [], "etas": [], "sent": [], "timers": {},
+                  "traces": {}, "weights_initial": {}}
+
+
+def _events(k, h):
+    out = {}
+    for name in ("mm_rec", "mm_out", "sr", "wr"):
+        if h.get(name) is not None:
+            out[name] = h[name].get("events")
+    conns = k.GetConnections().get(["source", "target", "weight"])
+    out["conns"] = conns
+    return out
+
+
+def _assert_events_equal(a, b):
+    assert set(a) == set(b)
+    for name in a:
+        assert set(a[name]) == set(b[name]), name
+        for f in a[name]:
+            np.testing.assert_array_equal(np.asarray(a[name][f]), np.asarray(b[name][f]), err_msg=f"{name}/{f}")
+
+
+def _roundtrip(tmp_path, build, T1, T):
+    kA, hA = build()
+    kA.Simulate(float(T1))
+    path = tmp_path / "core.h5"
+    CK.write_checkpoint(path, kA._ensure_built(), EMPTY_PIPELINE, {"test": 1})
+    kA.Simulate(float(T - T1))
+    kB, hB = build()
+    CK.restore(kB._ensure_built(), CK.load(path))
+    kB.Simulate(float(T - T1))
+    a, b = _events(kA, hA), _events(kB, hB)
+    assert a["wr"]["times"].size > 0 and a["sr"]["times"].size > 0
+    _assert_events_equal(a, b)
+
+
+@pytest.mark.parametrize("seed,opt,each,cutoff,flush,fast", [
+    (1, "adam", True, np.inf, np.inf, True), (2, "gradient_descent", False, 30.0, 20.0, True),
+    (3, "adam", False, 30.0, 20.0, False), (4, "gradient_descent", True, np.inf, 15.0, False)])
+def test_core_state_roundtrip_eprop_plus(tmp_path, seed, opt, each, cutoff, flush, fast):
+    from api_cases import build_case, random_case
+    case = random_case(seed, optimizer=opt, each_step=each, cutoff=cutoff, flush=flush, n_steps=300)
+    _roundtrip(tmp_path, lambda: build_case(case, fast_path=fast), 137, 301)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_core_state_roundtrip_bsshslm(tmp_path, fast):
+    import nest_cases as nc
+    from api_cases import build_bss_case
+    case = nc.bsshslm_classification_case(2, n_iter=2)
+    T = int(case["n_steps"]) + 1
+    _roundtrip(tmp_path, lambda: build_bss_case(case, fast_path=fast), T // 2 + 7, T)
