@@ -99,10 +99,15 @@ def test_n_rank_checkpoint_resumes_on_one_rank(comm, shared, task, family):
     on_root(comm, check)
 
 
-def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, capfd):
+def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, capfd, monkeypatch):
     b, a = shared / "run", shared / "full"
-    if comm.rank == comm.size - 1:              # only the last rank gets the signal
-        threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    if comm.rank == comm.size - 1:              # only the last rank gets the signal, once its handler is in
+        real = CK.Checkpointer.install
+
+        def install(self):
+            real(self)
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        monkeypatch.setattr(CK.Checkpointer, "install", install)
     rcs = parallel(comm, "sine_waves", *SINE, "--set", "n_iter=100000", "--out", str(b))
     assert rcs == [CK.EXIT_CHECKPOINTED] * comm.size
     err = capfd.readouterr().err
