@@ -106,6 +106,7 @@ def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, ca
 
         def install(self):
             real(self)
+            monkeypatch.setattr(CK.Checkpointer, "install", real)      # the resumed run below: no signal
             threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
         monkeypatch.setattr(CK.Checkpointer, "install", install)
     rcs = parallel(comm, "sine_waves", *SINE, "--set", "n_iter=100000", "--out", str(b))
