@@ -11,6 +11,8 @@ One HDF5 file (``DIR/checkpoint.h5``, h5py, no pickle) holds
 
   ``rec`` / ``out`` / ``par`` / ``tgt`` / ``h``  one row per recurrent neuron / readout / parrot / target /
                                          history row, keyed by the node's gid (``out1``: readouts on axis 1)
+  ``row``                                one entry per source row of the CSRs, keyed by the source gid
+                                         (several ranks hold a row of the same source: the copies must agree)
   ``syn``                                one entry per e-prop synapse, keyed by (source gid, target gid,
                                          ordinal among the multapses of that pair in CSR order); the model
                                          index is checked too
@@ -130,10 +132,15 @@ TABLE = {
                                       "weight_stamp weight_src_gid weight_tgt_gid weight_recorder_id weight_value "
                                       "n_weights")},
 }
-KINDS = ("rec", "out", "out1", "par", "tgt", "h", "syn", "ring", "fr_ring", "global", "max", "sum", "special", "zero",
+KINDS = ("rec", "out", "out1", "par", "tgt", "h", "syn", "row", "ring", "fr_ring", "global", "max", "sum", "special", "zero",
          "build", "scratch", "link")
 INDEXED = {"rec": ("rec", 0), "out": ("out", 0), "out1": ("out", 1), "par": ("par", 0), "tgt": ("tgt", 0),
-           "h": ("h", 0), "syn": ("syn", 0)}
+           "h": ("h", 0), "syn": ("syn", 0), "row": ("row", 0)}
+SPACES = ("rec", "out", "par", "tgt", "h", "syn", "row")
+# "row": one entry per source row of the CSRs (key: source gid).  A source has a row on every rank with
+# synapses from it, so per-row state must be the same on all of them (it is driven by the source's events
+# only); the merge keeps one copy and checks that the others agree.  No kernel array uses it yet.
+SHARED_SPACES = ("row",)
 
 
 def kernel_objects(core):
@@ -204,7 +211,7 @@ def _space_keys(sim):
     src = np.repeat(np.asarray(st.sources, np.int64), np.diff(indptr)) if indptr.size > 1 else np.zeros(0, np.int64)
     tgt = tg[np.asarray(c.syn.tgt_lid)] if src.size else np.zeros(0, np.int64)
     return {"rec": (tg[: c.n_rec],), "out": (tg[c.n_rec:n_h],), "par": (tg[n_h:],), "tgt": (tg,), "h": (tg[:n_h],),
-            "syn": (src, tgt, _ordinal(src, tgt))}
+            "syn": (src, tgt, _ordinal(src, tgt)), "row": (np.asarray(st.sources, np.int64),)}
 
 
 def _radices(sim, space, ord_max):
@@ -329,11 +336,17 @@ def merge(pieces, sim):
     pieces = sorted(pieces, key=lambda q: q["rank"])
     ord_max = max([int(q["keys"]["syn"][2].max()) if q["keys"]["syn"][2].size else 0 for q in pieces])
     orders = {}
-    for space in ("rec", "out", "par", "tgt", "h", "syn"):
+    shared = {}
+    for space in SPACES:
         cols = [np.concatenate([q["keys"][space][i] for q in pieces]) for i in range(len(pieces[0]["keys"][space]))]
         comp = _composite(cols, _radices(sim, space, ord_max), space)
         o = np.argsort(comp, kind="stable")
-        if o.size > 1 and np.any(np.diff(comp[o]) == 0):
+        first = np.ones(o.size, bool)
+        first[1:] = np.diff(comp[o]) != 0
+        if space in SHARED_SPACES:
+            shared[space] = (o, first)
+            o = o[first]
+        elif not first.all():
             raise CheckpointError(f"checkpoint: duplicate {space} keys (internal error)")
         orders[space] = o
         out["spaces"][space] = [col[o] for col in cols]
@@ -349,7 +362,10 @@ def merge(pieces, sim):
         if any(x.shape[axis] != n for x, n in zip(arrs, n_loc)):
             raise CheckpointError(f"checkpoint: {full} has {[x.shape[axis] for x in arrs]} entries per rank "
                                   f"on axis {axis}, its index space '{space}' {n_loc}")
-        out["arrays"][full] = ("data", np.take(np.concatenate(arrs, axis=axis), orders[space], axis=axis))
+        cat = np.concatenate(arrs, axis=axis)
+        if space in shared:
+            check_shared_rows(full, cat, *shared[space])
+        out["arrays"][full] = ("data", np.take(cat, orders[space], axis=axis))
     for kind in ("global", "max", "sum"):
         for full in pieces[0][kind]:
             vals = [q[kind][full] for q in pieces]
@@ -383,6 +399,17 @@ def merge(pieces, sim):
     o = np.argsort(wr["weight_tgt_gid"], kind="stable")     # a target's records come from one rank, in order
     out["weight_rec"] = {n: v[o] for n, v in wr.items()}
     return out
+
+
+def check_shared_rows(full, values, order, first):
+    """Entries of a shared space (one per rank that has them): every copy must equal the first one."""
+    v = values[order]
+    grp = np.cumsum(first) - 1
+    rep = v[first][grp]
+    same = (v == rep) | ((v != v) & (rep != rep)) if v.dtype.kind == "f" else v == rep
+    if not np.all(same):
+        raise CheckpointError(f"checkpoint: {full} differs between ranks for the same source row; per-row "
+                              f"state must depend on the source only")
 
 
 def _ds(g, name, data):
@@ -581,13 +608,15 @@ def load(path):
 # ---------------------------------------------------------------------------------------------
 # restore into a freshly built network (any rank count)
 # ---------------------------------------------------------------------------------------------
-def _lookup(saved_comp, local_comp, what, comm):
+def _lookup(saved_comp, local_comp, what, comm, shared=False):
     pos = np.searchsorted(saved_comp, local_comp)
     ok = (pos < saved_comp.size)
     ok[ok] = saved_comp[pos[ok]] == local_comp[ok]
     n_missing = int(local_comp.size - np.count_nonzero(ok))
     total = comm.allreduce_sum(int(local_comp.size))
     missing = comm.allreduce_sum(n_missing)
+    if shared:            # entries that several ranks hold: every local one must be saved
+        total = saved_comp.size
     if missing or total != saved_comp.size:
         raise CheckpointError(f"checkpoint does not fit this network: {what}: {saved_comp.size} saved, {total} in "
                               f"the network, {missing} not found in the checkpoint")
@@ -619,14 +648,15 @@ def restore(sim, ck):
     ord_max = int(ck["core_attrs"]["ord_max"])
     local = _space_keys(sim)
     pos = {}
-    for space in ("rec", "out", "par", "tgt", "h", "syn"):
+    for space in SPACES:
         saved = core["spaces"][space]
         cols = [saved[f"key{i}"] for i in range(len(saved))]
         rad = _radices(sim, space, ord_max)
         loc = local[space]
         if space == "syn" and loc[2].size and int(loc[2].max()) > ord_max:
             raise CheckpointError("checkpoint does not fit this network: more multapses than saved")
-        pos[space] = _lookup(_composite(cols, rad, space), _composite(loc, rad, space), f"{space} entries", comm)
+        pos[space] = _lookup(_composite(cols, rad, space), _composite(loc, rad, space), f"{space} entries", comm,
+                             shared=space in SHARED_SPACES)
     for full, v in core["arrays"].items():
         oname, a = full.split(".")
         kind = TABLE.get(oname, {}).get(a)

@@ -404,3 +404,18 @@ def test_core_state_roundtrip_bsshslm(tmp_path, fast):
     case = nc.bsshslm_classification_case(2, n_iter=2)
     T = int(case["n_steps"]) + 1
     _roundtrip(tmp_path, lambda: build_bss_case(case, fast_path=fast), T // 2 + 7, T)
+
+
+def test_shared_row_copies_must_agree():
+    """Space 'row' (per source row, for state that perf work may move from synapses to rows): the merge keeps
+    one copy per source and refuses copies that differ between ranks."""
+    keys = np.array([5, 7, 5, 9, 7])            # rank 0 holds rows of sources 5, 7; rank 1 of 5, 9, 7
+    vals = np.array([1.0, np.nan, 1.0, 3.0, np.nan])
+    o = np.argsort(keys, kind="stable")
+    first = np.ones(o.size, bool)
+    first[1:] = np.diff(keys[o]) != 0
+    CK.check_shared_rows("syn.x", vals, o, first)
+    assert list(keys[o[first]]) == [5, 7, 9]
+    vals[2] = 1.5
+    with pytest.raises(CK.CheckpointError, match="syn.x differs between ranks"):
+        CK.check_shared_rows("syn.x", vals, o, first)
