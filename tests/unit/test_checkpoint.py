@@ -238,7 +238,10 @@ def test_stretched_phases_equal_one_simulate_per_phase(tmp_path):
 
 def test_second_ctrl_c_aborts_at_once(tmp_path):
     out = tmp_path / "run"
-    p = _spawn(out, 10, "--set", "seq=100000")        # a phase of 10^5 steps: seconds
+    # 10^5 steps per phase, ~10^5 synapses: a stretch of 2000 steps (the next safe point) takes about a second,
+    # far longer than the test needs to send the second signal
+    p = _spawn(out, 10, "--set", "seq=100000", "--set", "n_rec=300", "--set", "n_in=100", "--set", "p_rec=1.0",
+               "--set", "p_in=1.0")
     _wait_for(p, "eprop-dist: task sine_waves")
     time.sleep(1.0)
     p.send_signal(signal.SIGINT)
