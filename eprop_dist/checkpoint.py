@@ -222,7 +222,7 @@ def _radices(sim, space, ord_max):
 # ---------------------------------------------------------------------------------------------
 # this rank's state
 # ---------------------------------------------------------------------------------------------
-def _live_rows(hs, n_h, t, shift):
+def _live_rows(hs, n_h, shift):
     """(base, count) of the live ring keys of every history row (the rule of state.grow_history)."""
     C = int(hs.capacity)
     front = np.asarray(hs.front)[:n_h]
@@ -267,7 +267,7 @@ def local_state(sim):
                 v = getattr(o, a)
                 p[kind][full] = np.array(v) if not isinstance(v, (int, float, bool)) else v
     hs = c.history
-    base, cnt = _live_rows(hs, n_h, c.t, int(hs.shift))
+    base, cnt = _live_rows(hs, n_h, int(hs.shift))
     p["ring"] = {"base": base, "cnt": cnt, "capacity": int(hs.capacity),
                  "values": {a: _ragged_take(np.asarray(getattr(hs, a)), base, cnt, int(hs.capacity))
                             for a, k in TABLE["history"].items() if k == "ring"}}
@@ -318,7 +318,7 @@ def _sim_state(sim):
 # ---------------------------------------------------------------------------------------------
 # merge (rank 0) and write
 # ---------------------------------------------------------------------------------------------
-def _merge_ragged(parts, row_keys, name):
+def _merge_ragged(parts, row_keys):
     """Concatenate ragged rows of every rank and order them by key."""
     keys = np.concatenate(row_keys)
     base = np.concatenate([q["base"] for q in parts])
@@ -378,12 +378,12 @@ def merge(pieces, sim):
             else:
                 out[kind][full] = sum(vals)
     h_keys = [q["keys"]["h"][0] for q in pieces]
-    k, base, cnt, flat = _merge_ragged([q["ring"] for q in pieces], h_keys, "ring")
+    k, base, cnt, flat = _merge_ragged([q["ring"] for q in pieces], h_keys)
     out["ring"] = {"gid": k, "base": base, "cnt": cnt, "capacity": max(q["ring"]["capacity"] for q in pieces),
                    "values": {a: np.concatenate([q["ring"]["values"][a] for q in pieces])[flat]
                               for a in pieces[0]["ring"]["values"]}}
     if "fr" in pieces[0]:
-        k, base, cnt, flat = _merge_ragged([q["fr"] for q in pieces], h_keys, "fr")
+        k, base, cnt, flat = _merge_ragged([q["fr"] for q in pieces], h_keys)
         out["fr"] = {"gid": k, "base": base, "cnt": cnt, "F": max(q["fr"]["F"] for q in pieces),
                      "values": np.concatenate([q["fr"]["values"] for q in pieces])[flat]}
     sp = np.concatenate([q["spikes_in"] for q in pieces]) if pieces else np.zeros((0, 2), np.int64)
@@ -702,8 +702,7 @@ def restore(sim, ck):
 def _fill_ragged(shape, dtype, rows_local, base, cnt, flat_vals, modulo):
     """(n_rows, modulo, ...) array with the saved ragged rows put at key % modulo."""
     out = np.zeros(shape, dtype)
-    start = np.cumsum(cnt) - cnt
-    # saved rows in local row order: cnt, base are already taken for the local rows
+    start = np.cumsum(cnt) - cnt          # flat_vals holds the rows' segments back to back, in row order
     rr = np.repeat(rows_local, cnt)
     off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     src = np.repeat(start, cnt) + off
