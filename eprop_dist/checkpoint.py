@@ -855,8 +855,9 @@ class Checkpointer:
         # a second SIGINT/SIGTERM ends the process at once (the default action)
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, signal.SIG_DFL)
-        sys.stderr.write(f"eprop-dist: {name} received on rank {self.comm.rank}: writing a checkpoint at the end "
-                         f"of this phase, then stopping (send it again to abort at once)\n")
+        sys.stderr.write(f"eprop-dist: {name} received on rank {self.comm.rank}: writing a checkpoint at the next "
+                         f"safe point (phase end or within {self.STRETCH_STEPS} steps), then stopping (send it again "
+                         f"to abort at once)\n")
         sys.stderr.flush()
 
     # -- decisions --

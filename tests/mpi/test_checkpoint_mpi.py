@@ -99,8 +99,11 @@ def test_n_rank_checkpoint_resumes_on_one_rank(comm, shared, task, family):
     on_root(comm, check)
 
 
-def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, capfd, monkeypatch):
-    b, a = shared / "run", shared / "full"
+@pytest.mark.parametrize("seq,resume_serial", [(200, False), (9000, True)])
+def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, capfd, monkeypatch, seq, resume_serial):
+    """seq 200: phases shorter than a stretch (checkpoint at a phase end), resumed on N ranks; seq 9000: the
+    signal usually lands inside a phase (checkpoint between stretches), resumed on 1 rank."""
+    b, a, c = shared / "run", shared / "full", shared / "resumed"
     if comm.rank == comm.size - 1:              # only the last rank gets the signal, once its handler is in
         real = CK.Checkpointer.install
 
@@ -109,18 +112,22 @@ def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, ca
             monkeypatch.setattr(CK.Checkpointer, "install", real)      # the resumed run below: no signal
             threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
         monkeypatch.setattr(CK.Checkpointer, "install", install)
-    rcs = parallel(comm, "sine_waves", *SINE, "--set", "n_iter=100000", "--out", str(b))
+    args = [*SINE, "--set", f"seq={seq}"]
+    rcs = parallel(comm, "sine_waves", *args, "--set", "n_iter=100000", "--out", str(b))
     assert rcs == [CK.EXIT_CHECKPOINTED] * comm.size
     err = capfd.readouterr().err
     if comm.rank == 0:
-        assert "stopped by SIGTERM after phase" in err
+        assert "stopped by SIGTERM " in err
     with h5py.File(b / "checkpoint.h5", "r") as f:
         n = int(f.attrs["phase"])
     assert not (b / "results.h5").exists()
-    assert parallel(comm, "--resume", str(b), "--set", f"n_iter={n + 2}") == [0] * comm.size
+    if not resume_serial:
+        assert parallel(comm, "--resume", str(b), "--set", f"n_iter={n + 2}", "--out", str(c)) == [0] * comm.size
 
     def check():
-        serial("sine_waves", *SINE, "--set", f"n_iter={n + 2}", "--out", str(a))
-        r = assert_same_results(a / "results.h5", b / "results.h5")
+        if resume_serial:
+            serial("--resume", str(b), "--set", f"n_iter={n + 2}", "--out", str(c))
+        serial("sine_waves", *args, "--set", f"n_iter={n + 2}", "--out", str(a))
+        r = assert_same_results(a / "results.h5", c / "results.h5")
         assert r["loss"].size == n + 2
     on_root(comm, check)
