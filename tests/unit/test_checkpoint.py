@@ -201,6 +201,31 @@ def test_signal_writes_checkpoint_and_resume_equals_uninterrupted(tmp_path, sig)
     assert r["loss"].size == n + 2
 
 
+def test_sigterm_to_mpiexec_checkpoints_every_rank(tmp_path):
+    """What scancel does: SIGTERM to the launcher, which forwards it to the ranks; exit code 75, then the run
+    resumes on 1 rank == the uninterrupted serial run."""
+    import shutil
+    exe = shutil.which("mpiexec") or os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    assert os.path.exists(exe), "mpiexec not found (install the 'mpich' extra)"
+    out = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([exe, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train", "sine_waves",
+                          *SINE, "--set", "seq=5000", "--set", "n_iter=100000", "--out", str(out)],
+                         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    _wait_for(p, "phase    1/")
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == CK.EXIT_CHECKPOINTED, err
+    assert "stopped by SIGTERM" in err
+    with h5py.File(out / "checkpoint.h5", "r") as f:
+        n = int(f.attrs["phase"])
+        assert int(f.attrs["n_ranks"]) == 2
+    assert run_cli("--resume", str(out), "--set", f"n_iter={n + 2}") == 0
+    full = tmp_path / "full"
+    assert run_cli("sine_waves", *SINE, "--set", "seq=5000", "--set", f"n_iter={n + 2}", "--out", str(full)) == 0
+    assert_same_results(full / "results.h5", out / "results.h5")
+
+
 def test_signal_inside_a_long_phase_resumes_there(tmp_path):
     """A phase of 30 000 steps runs in stretches of Checkpointer.STRETCH_STEPS: SIGTERM is answered at the next
     stretch boundary with a checkpoint inside the phase, and the resumed run == the uninterrupted one."""
