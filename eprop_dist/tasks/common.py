@@ -256,7 +256,9 @@ def _resume(net, ck, gen, label, sim):
         if label != ps["labels_of"][m]:
             raise CheckpointError(f"--resume: with this config phase {m} is {label!r}, in the checkpoint "
                                   f"{ps['labels_of'][m]!r} (the phase schedule changed)")
-        k.SetDefaults(net.syn_model, {"optimizer": {"eta": ps["etas"][m]}})
+        # SetDefaults with an unchanged eta changes nothing (and pushes every synapse model's arrays)
+        if float(ps["etas"][m]) != float(k.GetDefaults(net.syn_model)["optimizer"]["eta"]):
+            k.SetDefaults(net.syn_model, {"optimizer": {"eta": ps["etas"][m]}})
         net.load_phase(m, label)
         if m == n:                # the phase the checkpoint was written in: continue inside it
             break
