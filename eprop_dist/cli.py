@@ -149,6 +149,9 @@ def cmd_train(args):
     info = {a: b for a, b in rec["info"].items() if not a.startswith("_") and a != "target"}
     prov = {"eta_train": rec["eta_train"], "task": cfg.task, "family": cfg.family, "n_phases": rec["n_phases"],
             "steps": rec["steps"], "task_info": info}
+    if resume is not None:           # provenance of a resumed run: where it continued from
+        prov["resumed_from"] = {"folder": os.path.abspath(args.resume), "phase": int(resume["pipeline"]["n"]),
+                                "step": int(resume["attrs"]["t"]), "n_ranks": int(resume["attrs"]["n_ranks"])}
     path = os.path.join(args.out, "results.h5")
     err = None
     if root:

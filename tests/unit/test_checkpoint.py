@@ -93,6 +93,8 @@ def _resume_case(tmp_path, task, family, base, count, short, full, every=None, e
     resume_sets = ["--set", f"{count}={full}"] + [x for x in extra_full]
     assert run_cli("--resume", str(b), *resume_sets, "--out", str(c)) == 0
     r = assert_same_results(a / "results.h5", c / "results.h5")
+    prov = read_results(c / "results.h5")["provenance"]["resumed_from"]
+    assert prov["phase"] == short * (2 if task == "evidence_accumulation" else 1) and prov["n_ranks"] == 1
     ra_b = read_results(b / "results.h5")
     assert ra_b["loss"].size < r["loss"].size          # the resumed run really continued past the checkpoint
     return r
