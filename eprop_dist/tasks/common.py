@@ -204,8 +204,9 @@ def run_pipeline(net, report=None, progress=None):
             k.Simulate(float(P - net.offset - 1))
         else:      # in stretches: a signal is answered inside a long phase (a safe point between stretches)
             t_end = (n + 1) * P
+            stretch = max(k._sim.D, ckpt.STRETCH_STEPS // k._sim.D * k._sim.D)     # whole windows
             while k._sim.t < t_end:
-                k.Simulate(float(min(t_end - k._sim.t, ckpt.STRETCH_STEPS)))
+                k.Simulate(float(min(t_end - k._sim.t, stretch)))
                 if k._sim.t < t_end:
                     ckpt.inside_phase(n, k._sim, lambda: state(n, {"err_prev": err_prev}))
         timers[label] = timers.get(label, 0.0) + time.perf_counter() - t_ph
