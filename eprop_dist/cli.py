@@ -1,7 +1,7 @@
 """The ``eprop-dist`` command (also ``python -m eprop_dist``).
 
     eprop-dist train [TASK] [--config FILE.toml] [--set key=value ...] [--family eprop_plus|bsshslm_2020]
-                     [--out DIR] [--overwrite] [--quiet]
+                     [--out DIR] [--overwrite] [--quiet] [--checkpoint-every N] [--resume DIR]
     eprop-dist plot RUN_DIR [--out DIR]
 
 TASK: sine_waves (default), evidence_accumulation, digits (offline N-MNIST stand-in), nmnist.
@@ -24,6 +24,10 @@ TASK_NAMES = ("sine_waves", "evidence_accumulation", "digits", "nmnist")
 # old shortcuts of the first CLI, kept as aliases of --set
 SHORTCUTS = (("--n-iter", "n_iter", int), ("--seq", "seq", int), ("--neuron-model", "neuron_model", str),
              ("--seed", "seed", int), ("--eta", "eta", float))
+
+
+class _Default(str):
+    """A parser default that can be told from the same value given on the command line (--resume)."""
 
 
 def log(msg, quiet=False):
@@ -51,8 +55,26 @@ def cmd_train(args):
         if v is not None:
             sets[key] = v
     file_cfg = C.load_toml(args.config) if args.config is not None else {}
-    cfg = C.resolve(args.task, args.family, file_cfg, sets)
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        raise EpropError(f"--checkpoint-every must be >= 0 phases (0: only on SIGTERM/SIGINT), got "
+                         f"{args.checkpoint_every}")
     comm = world()
+    resume = None
+    if args.resume:
+        from . import checkpoint as CK
+        err = None
+        try:            # every rank reads (and validates) the checkpoint before any work
+            resume = CK.load(os.path.join(args.resume, CK.FILENAME))
+            cfg = resume_config(resume["config"], None if isinstance(args.task, _Default) else args.task,
+                                args.family, file_cfg, sets)
+        except EpropError as e:
+            err = e
+        comm.check(err)
+        out = args.resume if isinstance(args.out, _Default) else args.out
+    else:
+        cfg = C.resolve(str(args.task), args.family, file_cfg, sets)
+        out = args.out
+    args.out = str(out)
     root = comm.rank == 0
     quiet = args.quiet or not root
     err = None
@@ -69,7 +91,11 @@ def cmd_train(args):
             err = e
     comm.check(err)
     from .api import Kernel
+    from .checkpoint import CheckpointStop, Checkpointer, EXIT_CHECKPOINTED
     k = Kernel(comm=comm)
+    ckpt = Checkpointer(comm, args.out, every=args.checkpoint_every or 0, config=C.as_dict(cfg), resume=resume,
+                        log=lambda m: log(m, quiet))
+    k.checkpointer = ckpt          # read by tasks.common.run_pipeline
     n_total = getattr(cfg, "n_iter", None)
     bar = None
     if root and not args.quiet:
@@ -98,15 +124,25 @@ def cmd_train(args):
             bar.update(1)
 
     log(f"eprop-dist: task {cfg.task} ({cfg.family}) on {comm.size} rank(s); writing {args.out}", quiet)
+    if resume is not None:
+        log(f"eprop-dist: resuming {args.resume} after phase {resume['pipeline']['n']} (checkpoint written on "
+            f"{resume['attrs']['n_ranks']} rank(s))", quiet)
     t0 = time.perf_counter()
+    ckpt.install()
     try:
         rec = _task_module(cfg.task).run(cfg, k, report=report, progress=progress)
+    except CheckpointStop as e:
+        if root:
+            print(f"eprop-dist: {e}; continue with: eprop-dist train --resume {args.out}", file=sys.stderr,
+                  flush=True)
+        return EXIT_CHECKPOINTED
     except EpropError as e:
         if comm.size > 1:            # may have happened on this rank only: end every rank now, no hang
             print(f"eprop-dist: rank {comm.rank}: error: {e}", file=sys.stderr, flush=True)
             comm.abort(2)
         raise
     finally:
+        ckpt.uninstall()
         if bar is not None:
             bar.close()
     t_run = time.perf_counter() - t0
@@ -118,6 +154,9 @@ def cmd_train(args):
     info = {a: b for a, b in rec["info"].items() if not a.startswith("_") and a != "target"}
     prov = {"eta_train": rec["eta_train"], "task": cfg.task, "family": cfg.family, "n_phases": rec["n_phases"],
             "steps": rec["steps"], "task_info": info}
+    if resume is not None:           # provenance of a resumed run: where it continued from
+        prov["resumed_from"] = {"folder": os.path.abspath(args.resume), "phase": int(resume["pipeline"]["n"]),
+                                "step": int(resume["attrs"]["t"]), "n_ranks": int(resume["attrs"]["n_ranks"])}
     path = os.path.join(args.out, "results.h5")
     err = None
     if root:
@@ -136,6 +175,39 @@ def cmd_train(args):
         print(f"{cfg.task}: {rec['steps']} steps in {t_run:.1f} s on {comm.size} rank(s); {summ}; wrote {path}",
               flush=True)
     return 0
+
+
+def resume_config(saved, task, family, file_cfg, sets):
+    """The config of a resumed run: the checkpoint's, with only RESUME_CHANGEABLE keys allowed to change
+    (--set/--config/TASK/--family that change any other key are refused, naming it)."""
+    from . import config as C
+    from .checkpoint import RESUME_CHANGEABLE
+    given = dict(file_cfg or {})
+    given.update(sets or {})
+    if task is not None:
+        given["task"] = task
+    if family is not None:
+        given["family"] = family
+    changes = {}
+    for key, v in given.items():
+        if key in saved and saved[key] == v:
+            continue
+        if key not in RESUME_CHANGEABLE:
+            raise C.ConfigError(f"--resume: config key '{key}' = {v!r} differs from the checkpoint's "
+                                f"({saved.get(key)!r}); a resumed run keeps its config (changeable: "
+                                f"{', '.join(RESUME_CHANGEABLE)})")
+        changes[key] = v
+    model = C.TASKS[saved["task"]]
+    # keys at their defaults stay unset (validators look at which keys were set)
+    data = {a: b for a, b in saved.items()
+            if a in ("task", "family") or a not in model.model_fields or b != model.model_fields[a].default}
+    cfg = C.resolve(saved["task"], None, data, changes)
+    now = C.as_dict(cfg)
+    for key in sorted(set(now) | set(saved)):
+        if key not in RESUME_CHANGEABLE and now.get(key) != saved.get(key):
+            raise C.ConfigError(f"--resume: config key '{key}' resolves to {now.get(key)!r}, the checkpoint "
+                                f"has {saved.get(key)!r}")
+    return cfg
 
 
 def _summary(rec):
@@ -165,14 +237,20 @@ def build_parser():
     t = sub.add_parser("train", help="train a task network; writes DIR/results.h5",
                        description="Train one of the tasks; the loss (and accuracy) of every phase is logged to "
                                    "stderr, a progress bar shows on a terminal.")
-    t.add_argument("task", nargs="?", default="sine_waves", choices=TASK_NAMES, metavar="TASK",
-                   help=f"one of {', '.join(TASK_NAMES)} (default sine_waves)")
+    t.add_argument("task", nargs="?", default=_Default("sine_waves"), choices=TASK_NAMES, metavar="TASK",
+                   help=f"one of {', '.join(TASK_NAMES)} (default sine_waves; with --resume: the checkpoint's)")
     t.add_argument("--config", help="TOML file of key = value pairs (see README, Command line)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key (TOML literal; repeatable); validated like the file")
     t.add_argument("--family", choices=("eprop_plus", "bsshslm_2020"),
                    help="model family (default: the task's NEST example)")
-    t.add_argument("--out", default="results", help="run folder (default ./results)")
+    t.add_argument("--out", default=_Default("results"), help="run folder (default ./results; with --resume: the resumed folder)")
+    t.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="write OUT/checkpoint.h5 after every N phases (atomically; SIGTERM and Ctrl-C write one "
+                        "at the end of the current phase and stop with exit code 75)")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run whose checkpoint is DIR/checkpoint.h5 (its config; only n_iter, "
+                        "n_iter_train, n_iter_test may be changed), on any number of ranks")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in the output folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar, no per-phase log lines")
     for opt, key, typ in SHORTCUTS:

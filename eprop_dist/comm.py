@@ -27,6 +27,9 @@ class SerialComm:
     def bcast(self, obj, root=0):
         return obj
 
+    def gather(self, obj, root=0):
+        return [obj]
+
     def any_true(self, flag: bool) -> bool:
         return bool(flag)
 
@@ -109,6 +112,10 @@ class MPIComm:
 
     def bcast(self, obj, root=0):
         return self.comm.bcast(obj, root=root)
+
+    def gather(self, obj, root=0):
+        """Every rank's `obj` on `root` (a list in rank order), None elsewhere (pickled: checkpoints)."""
+        return self.comm.gather(obj, root=root)
 
     def any_true(self, flag: bool) -> bool:
         return bool(self.comm.allreduce(bool(flag), op=self._MPI.LOR))

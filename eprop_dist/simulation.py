@@ -53,6 +53,9 @@ class Simulation:
                        "communicate": 0.0, "record": 0.0}
         self._exchange_planned = False
         self._cleared = {}                        # recorder gid -> events before this iteration dropped
+        # longest stretch (steps) the core runs without returning to Python: signal handlers run between
+        # stretches (checkpoint.Checkpointer sets it); None = one stretch per Simulate.  Same results.
+        self.max_stretch = None
 
     @property
     def t(self):
@@ -409,6 +412,8 @@ class Simulation:
         serial = self.comm.size == 1
         d0, e0, u0 = c.t_deliver, c.delivery.t_eprop, c.t_update
         chunk = steps if progress is None else max(self.D, (steps // 10) // self.D * self.D)
+        if self.max_stretch:
+            chunk = min(chunk, max(self.D, self.max_stretch // self.D * self.D))
         t_goal = min(t_stop, t_start + chunk)
         while True:
             st = c.run(t_goal, serial)

@@ -165,28 +165,61 @@ def run_pipeline(net, report=None, progress=None):
         return rec_
 
     etas = []
+    sent = []                 # the error handed to the schedule after each phase (replayed on resume)
+    ckpt = getattr(k, "checkpointer", None)     # eprop_dist.checkpoint.Checkpointer, set by `eprop-dist train`
+    mid = None                # resumed inside a phase: {"err_prev": ...}
+    if ckpt is not None:
+        sim = k._ensure_built()
+        sim.max_stretch = ckpt.STRETCH_STEPS       # signal handlers run at least this often
+        if ckpt.resume is not None:
+            n, label, mid = _resume(net, ckpt.resume, gen, label, sim)
+            ps = ckpt.resume["pipeline"]
+            phases, labels_of, etas, sent = list(ps["phases"]), list(ps["labels_of"]), list(ps["etas"]), list(ps["sent"])
+            timers.update({a: b for a, b in ps["timers"].items() if a != "build"})
+            traces.update(ckpt.resume["traces"])
+            if keep_w:
+                w_initial = ckpt.resume["weights_initial"]
+
+    def state(n_done, mid_phase=None):
+        return {"n": n_done, "mid": mid_phase, "phases": phases, "labels_of": labels_of, "etas": etas, "sent": sent,
+                "timers": timers, "traces": traces, "weights_initial": w_initial}
+
     while label is not None:
         t_ph = time.perf_counter()
-        eta = net.eta_train if label == "training" else 0.0
-        k.SetDefaults(net.syn_model, {"optimizer": {"eta": eta}})
-        etas.append(eta)
-        labels_of.append(label)
-        net.load_phase(n, label)
-        k.Simulate(float(net.offset))
-        k.Simulate(1.0)
-        err_prev = None
-        if n > 0:
-            r = evaluate(n - 1)
-            err_prev = r["error"]
-        k.Simulate(float(P - net.offset - 1))
+        if mid is None:
+            eta = net.eta_train if label == "training" else 0.0
+            k.SetDefaults(net.syn_model, {"optimizer": {"eta": eta}})
+            etas.append(eta)
+            labels_of.append(label)
+            net.load_phase(n, label)
+            k.Simulate(float(net.offset))
+            k.Simulate(1.0)
+            err_prev = None
+            if n > 0:
+                r = evaluate(n - 1)
+                err_prev = r["error"]
+        else:
+            err_prev, mid = mid["err_prev"], None
+        if ckpt is None:
+            k.Simulate(float(P - net.offset - 1))
+        else:      # in stretches: a signal is answered inside a long phase (a safe point between stretches)
+            t_end = (n + 1) * P
+            stretch = max(k._sim.D, ckpt.STRETCH_STEPS // k._sim.D * k._sim.D)     # whole windows
+            while k._sim.t < t_end:
+                k.Simulate(float(min(t_end - k._sim.t, stretch)))
+                if k._sim.t < t_end:
+                    ckpt.inside_phase(n, k._sim, lambda: state(n, {"err_prev": err_prev}))
         timers[label] = timers.get(label, 0.0) + time.perf_counter() - t_ph
         if progress is not None:
             progress(n, label)
         n += 1
+        sent.append(err_prev)
         try:
             label = gen.send(err_prev)
         except StopIteration:
             label = None
+        if ckpt is not None:      # all ranks are here: checkpoint if due or asked for by a signal
+            ckpt.phase_end(n, k._sim, state(n))
     # NEST's end of run: let the last phase's readout arrive, evaluate it, force the final update
     t_ph = time.perf_counter()
     k.Simulate(float(net.offset))
@@ -208,6 +241,34 @@ def run_pipeline(net, report=None, progress=None):
     return {"phases": phases, "traces": traces, "weights_initial": w_initial, "weights_final": w_final,
             "spikes": spikes, "timers": timers, "kernel_timers": kt, "n_phases": n, "steps": n * P + net.offset + 4,
             "eta_train": net.eta_train, "info": net.info}
+
+
+def _resume(net, ck, gen, label, sim):
+    """Continue from checkpoint `ck` (eprop_dist.checkpoint.load): replay the Python side of the phases it
+    covers without simulating (learning rates, each phase's inputs and targets: the task's random draws and
+    generator parameters come out as in the uninterrupted run, the schedule gets the same errors), then
+    load the core state by gid.  Returns (next phase index, its label, the in-phase state or None)."""
+    from ..checkpoint import CheckpointError, restore
+    ps = ck["pipeline"]
+    k = net.k
+    mid = ps.get("mid")
+    n = int(ps["n"])
+    for m in range(n + (1 if mid is not None else 0)):
+        if label != ps["labels_of"][m]:
+            raise CheckpointError(f"--resume: with this config phase {m} is {label!r}, in the checkpoint "
+                                  f"{ps['labels_of'][m]!r} (the phase schedule changed)")
+        # SetDefaults with an unchanged eta changes nothing (and pushes every synapse model's arrays)
+        if float(ps["etas"][m]) != float(k.GetDefaults(net.syn_model)["optimizer"]["eta"]):
+            k.SetDefaults(net.syn_model, {"optimizer": {"eta": ps["etas"][m]}})
+        net.load_phase(m, label)
+        if m == n:                # the phase the checkpoint was written in: continue inside it
+            break
+        try:
+            label = gen.send(ps["sent"][m])
+        except StopIteration:
+            label = None
+    restore(sim, ck)
+    return n, label, mid
 
 
 def connect_readout_side(k, par, rec, out, tgen, lwgen, mm, sr, force, cfg, softmax=False):
