@@ -77,7 +77,7 @@ def _kinds(kind, names):
 
 
 TABLE = {
-    "core": {**_kinds("global", "t"),
+    "core": {**_kinds("global", "t last_len"),
              **_kinds("build", "D shift d_ro n_rec n_out n_par n_tgt dt bsshslm update_interval learning_window "
                                "reset_on_update"),
              **_kinds("zero", "delivered"), **_kinds("scratch", "grow_what"), **_kinds("sum", "t_deliver t_update"),

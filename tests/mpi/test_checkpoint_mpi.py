@@ -113,7 +113,7 @@ def test_sigterm_on_one_rank_stops_every_rank_with_a_checkpoint(comm, shared, ca
             threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
         monkeypatch.setattr(CK.Checkpointer, "install", install)
     args = [*SINE, "--set", f"seq={seq}"]
-    rcs = parallel(comm, "sine_waves", *args, "--set", "n_iter=100000", "--out", str(b))
+    rcs = parallel(comm, "sine_waves", *args, "--set", "n_iter=1000", "--out", str(b))
     assert rcs == [CK.EXIT_CHECKPOINTED] * comm.size
     err = capfd.readouterr().err
     if comm.rank == 0:

@@ -212,7 +212,7 @@ def test_sigterm_to_mpiexec_checkpoints_every_rank(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.Popen([exe, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "eprop_dist", "train", "sine_waves",
-                          *SINE, "--set", "seq=5000", "--set", "n_iter=100000", "--out", str(out)],
+                          *SINE, "--set", "seq=5000", "--set", "n_iter=1000", "--out", str(out)],
                          stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
     _wait_for(p, "phase    1/")
     p.send_signal(signal.SIGTERM)
