@@ -61,7 +61,8 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
     cdef real_t s2 = 1.0 - k2, Z = zbar[0], E1 = ebar[0], E2 = ereg[0], g = G[0]
     cdef real_t dR, Ap, Rp, Qp, am, e
     # raw rows: prefix entries of 6, power tables of 65
-    cdef const real_t* P = &hs.prefix[h, 0, 0]
+    cdef const real_t* P = &hs.prefix[0, h, 0]
+    cdef int64_t pstride = 6 * hs.prefix.shape[1]          # one ring slot of all targets
     cdef const real_t* Pq
     cdef const real_t* Pp
     cdef const real_t* T = &hs.class_powers[cls, 0, 0]
@@ -100,8 +101,8 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
                     g += L_h[sl] * E1 + F_h[sl] * E2
             t = q + 1
             continue
-        Pq = P + 6 * (q & cmask)
-        Pp = P + 6 * ((p - 1) & cmask)
+        Pq = P + pstride * (q & cmask)
+        Pp = P + pstride * ((p - 1) & cmask)
         am = T[65 + jp]                            # alpha^(b-p)
         if readout:
             Rp = Pp[0] if jp > 0 else 0.0
@@ -274,10 +275,12 @@ cdef inline void prefetch_target(EpropSynapses syn, History hs, int64_t k, int64
     eprop_prefetch(&hs.learning_signal[h, a & cmask])
     eprop_prefetch(&hs.firing_rate_reg[h, a & cmask])
     if hs.fast_path:
-        eprop_prefetch(&hs.prefix[h, (a - 1) & cmask, 0])
-        eprop_prefetch(&hs.prefix[h, (a - 1) & cmask, 5])
-        eprop_prefetch(&hs.prefix[h, (a + n - 1) & cmask, 0])
-        eprop_prefetch(&hs.prefix[h, (a + n - 1) & cmask, 5])
+        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 5])
+        eprop_prefetch(&hs.prefix[a & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[a & cmask, h, 5])
+        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 5])
     eprop_prefetch(&hs.update_count[h, sp & cmask])
     eprop_prefetch(&hs.update_count[h, s & cmask])
 
