@@ -98,7 +98,7 @@ cdef inline int process_entries_fast(BsshslmSynapses b, EpropSynapses syn, Histo
         return process_entries(b, syn, hs, k, h, readout, upto)
     bmask = hs.class_block[cls] - 1
     P = &hs.prefix[0, h, 0]
-    pstride = 6 * hs.prefix.shape[1]                 # prefix is slot-major (capacity, n_h, 6)
+    pstride = hs.prefix.shape[1] * hs.prefix.shape[2]   # prefix is slot-major (capacity, n_h, 9)
     T = &hs.class_powers[cls, 0, 0]
     psi_h = &hs.surrogate_gradient[h, 0]
     L_h = &hs.learning_signal[h, 0]

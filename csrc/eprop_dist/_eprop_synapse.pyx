@@ -62,13 +62,11 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
     cdef real_t dR, Ap, Rp, Qp, am, e
     # raw rows: prefix entries of 6, power tables of 65
     cdef const real_t* P = &hs.prefix[0, h, 0]
-    cdef int64_t pstride = 6 * hs.prefix.shape[1]          # one ring slot of all targets
+    cdef int64_t pstride = hs.prefix.shape[1] * hs.prefix.shape[2]   # one ring slot of all targets
+    cdef const real_t* Pu
     cdef const real_t* Pq
     cdef const real_t* Pp
     cdef const real_t* T = &hs.class_powers[cls, 0, 0]
-    cdef const real_t* psi_h = &hs.surrogate_gradient[h, 0]
-    cdef const real_t* L_h = &hs.learning_signal[h, 0]
-    cdef const real_t* F_h = &hs.firing_rate_reg[h, 0]
     while t < end:
         p = t
         b = p - (p & bmask)
@@ -89,16 +87,16 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
         jq = q - b
         if q - p < FAST_DIRECT:
             for u in range(p, q + 1):          # the step recursion (same operations)
-                sl = u & cmask
+                Pu = P + pstride * (u & cmask)     # the entry's copies psi, L, F (6, 7, 8)
                 if u > p:
                     Z = alpha * Z
                 if readout:
-                    g += L_h[sl] * Z
+                    g += Pu[7] * Z
                 else:
-                    e = psi_h[sl] * Z
+                    e = Pu[6] * Z
                     E1 = k1 * E1 + e
                     E2 = k2 * E2 + s2 * e
-                    g += L_h[sl] * E1 + F_h[sl] * E2
+                    g += Pu[7] * E1 + Pu[8] * E2
             t = q + 1
             continue
         Pq = P + pstride * (q & cmask)
@@ -271,16 +269,17 @@ cdef inline void prefetch_target(EpropSynapses syn, History hs, int64_t k, int64
     c = hs.isi_trace_cutoff[h]
     if c < n:
         n = c
-    eprop_prefetch(&hs.surrogate_gradient[h, a & cmask])
-    eprop_prefetch(&hs.learning_signal[h, a & cmask])
-    eprop_prefetch(&hs.firing_rate_reg[h, a & cmask])
-    if hs.fast_path:
+    if hs.fast_path and hs.fast_class[h] >= 0:     # prefix rows (72 bytes: two lines each)
         eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 0])
-        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 5])
+        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 8])
         eprop_prefetch(&hs.prefix[a & cmask, h, 0])
-        eprop_prefetch(&hs.prefix[a & cmask, h, 5])
+        eprop_prefetch(&hs.prefix[a & cmask, h, 8])
         eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 0])
-        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 5])
+        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 8])
+    else:
+        eprop_prefetch(&hs.surrogate_gradient[h, a & cmask])
+        eprop_prefetch(&hs.learning_signal[h, a & cmask])
+        eprop_prefetch(&hs.firing_rate_reg[h, a & cmask])
     eprop_prefetch(&hs.update_count[h, sp & cmask])
     eprop_prefetch(&hs.update_count[h, s & cmask])
 
