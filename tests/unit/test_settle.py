@@ -61,10 +61,10 @@ def test_settle_is_off_where_signals_are_recorded():
     assert_identical(run(case, False)[1], on)
 
 
-def silent_sources(settle, steps=3000, active=200, cutoff=20.0, delay=1.0, comm_window=None):
+def silent_sources(settle, steps=3000, active=200, cutoff=20.0, delay=1.0, comm_window=None, comm=None):
     """Inputs and recurrent neurons fire for `active` steps, then fall silent; no flush events, no
     recordable that needs NEST's erasure (so every target is fast-only)."""
-    k = eprop_dist.Kernel()
+    k = eprop_dist.Kernel(comm=comm)
     k.set(eprop_settle_windows=settle)
     if comm_window is not None:
         k.set(comm_window=comm_window)
