@@ -60,6 +60,7 @@ cdef class Core:
         self.syn.n_fast_events = 0
         self.syn.n_settled = 0
         self.syn.settle_windows = True          # internal flushes of finished cutoff windows (memory)
+        self.syn.settle_next = 0
         self.history.fast_path = False
         self.history.prefix_done = 0
         self.bsshslm_syn.settled_through = 0

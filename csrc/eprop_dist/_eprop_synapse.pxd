@@ -39,6 +39,7 @@ cdef class EpropSynapses:
     cdef public int64_t n_fast_events             # events whose window took the fast path (SPEC 10.4)
     cdef public int64_t n_settled                 # internal flushes (settle)
     cdef public bint settle_windows               # kernel setting: settle finished cutoff windows
+    cdef public int64_t settle_next               # next window start at which settle scans the rows
 
     # k IN (syn), s IN (stamp of the event), is_flush IN, t_now IN (first iteration of the window
     # being delivered); INOUT: this synapse's state, its optimizer state, history of its target

@@ -46,6 +46,7 @@ cdef extern from *:
 
 cdef int64_t FAST_DIRECT = 8
 cdef uint8_t SETTLED = 2             # previous_was_flush: the last event was a settle (no key)
+cdef int64_t SETTLE_EVERY = 8         # steps between settle scans
 cdef int64_t PREFETCH_AHEAD = 6      # synapses: the targets' rows are random, about a DRAM latency ahead
 
 
@@ -356,10 +357,13 @@ cdef inline int _settle(EpropSynapses syn, History hs, Optimizer opt, RecurrentN
     as a flush event with stamp f would (same operations, so the same numbers: the next event then
     finds no entry to evaluate and applies the summed gradient as before), and gives up its
     update-history key, so a silent source pins no history.  Rows are checked at their first
-    synapse (a row's synapses share their events); O(rows) per window plus O(1) per settle."""
+    synapse (a row's synapses share their events); O(rows) per SETTLE_EVERY steps plus O(1) per settle."""
     cdef int64_t r, k, f, h, n_rows = syn.indptr.shape[0] - 1
-    if not hs.fast_path:
+    if not hs.fast_path or W < syn.settle_next:
         return 0
+    # a scan every SETTLE_EVERY steps: reading each row's first synapse is a cache miss per row, and
+    # settling later changes no number (the ring keeps up to SETTLE_EVERY more entries)
+    syn.settle_next = W + SETTLE_EVERY
     # targets without a pending window (every source settled or silent from the start) keep no
     # entries before W - shift + 1 either (checked once per 64 steps of their history: O(n_h / 64))
     for h in range(hs.front.shape[0]):
