@@ -358,7 +358,8 @@ def run_child(cmd, timeout, cwd=None, env=None):
         fe.seek(0)
         out, err = fo.read(), fe.read()
     return {"cmd": cmd, "rc": p.returncode, "timed_out": timed_out, "wall_s": wall,
-            "peak_rss_MiB": ru.ru_maxrss / 1024.0, "stdout": out, "stderr": err}
+            "peak_rss_MiB": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime,   # user + sys
+            "stdout": out, "stderr": err}
 
 
 def tagged(stdout, tag):
@@ -405,8 +406,9 @@ def run_example(w, a, tmp):
             errors.append(err)
             rows[sim] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"], "failed": err}
             continue
-        rows[sim] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"], **res[-1]}
-        print(f"  {w} {sim:5s} {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB", flush=True)
+        rows[sim] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_MiB": r["peak_rss_MiB"], **res[-1]}
+        print(f"  {w} {sim:5s} {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB ({r['cpu_s']:.1f} s CPU)",
+              flush=True)
     if w == "W2" and not errors:
         # memory flat in simulated time?  eprop-dist once more with a quarter of the iterations
         n_full = a.n_iter if a.n_iter is not None else 200
@@ -478,13 +480,13 @@ def run_scale(a):
                 errors.append(err)
                 runs[key] = {"wall_s": r["wall_s"], "failed": err}
                 continue
-            runs[key] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"],
+            runs[key] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_MiB": r["peak_rss_MiB"],
                          "peak_rss_MiB_sum_ranks": sum(x["peak_rss_MiB"] for x in res),
                          "rate_hz": res[0]["rate_hz"], "n_spikes": res[0]["n_spikes"],
                          "spikes_sha256": res[0]["spikes_sha256"],
                          "build_s": max(x["build_s"] for x in res), "sim_s": max(x["sim_s"] for x in res)}
             print(f"  W4 N={n} {key:16s} {r['wall_s']:8.1f} s {runs[key]['peak_rss_MiB_sum_ranks']:7.0f} MiB "
-                  f"{runs[key]['rate_hz']:6.2f} Hz", flush=True)
+                  f"{runs[key]['rate_hz']:6.2f} Hz ({r['cpu_s']:.1f} s CPU)", flush=True)
         row = {"runs": runs}
         g = lambda k, f: runs.get(k, {}).get(f)  # noqa: E731
         checks = []

@@ -35,7 +35,7 @@ class StatusMixin:
         self.status = {"resolution": 1.0, "rng_seed": 1, "comm_window": None, "exchange": "alltoall",
                        "biological_time": 0.0, "total_num_virtual_procs": 1,
                        "local_num_threads": 1, "print_time": False, "read_scope": default_read_scope(),
-                       "eprop_fast_path": True, **M.KERNEL_BSS}
+                       "eprop_fast_path": True, "eprop_settle_windows": True, **M.KERNEL_BSS}
         self._sim = None
         self._build_agreed = False
 
@@ -56,7 +56,7 @@ class StatusMixin:
         if k not in self.status:
             raise UnknownParameter(f"kernel: unknown parameter '{k}'; valid: {', '.join(sorted(self.status))}")
         if k in ("resolution", "rng_seed", "comm_window", "exchange", "eprop_update_interval",
-                 "eprop_learning_window", "eprop_fast_path") and built:
+                 "eprop_learning_window", "eprop_fast_path", "eprop_settle_windows") and built:
             raise BadProperty(f"kernel: '{k}' cannot be changed after the network was built")
         if k == "resolution":
             if not (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
@@ -76,7 +76,7 @@ class StatusMixin:
             if not (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
                     and v > 0 and math.isfinite(v)):
                 raise BadProperty(f"kernel: {k} must be a finite number > 0 ms, got {v!r}")
-        if k in ("eprop_reset_neurons_on_update", "print_time", "eprop_fast_path") and \
+        if k in ("eprop_reset_neurons_on_update", "print_time", "eprop_fast_path", "eprop_settle_windows") and \
                 not isinstance(v, (bool, np.bool_)):
             raise BadProperty(f"kernel: {k} must be a bool, got {v!r}")
         if k == "local_num_threads" and v != 1:

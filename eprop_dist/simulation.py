@@ -49,6 +49,8 @@ class Simulation:
             self.push_nodes(pop, np.arange(pop.n), {}, None, initial=True)
         self.push_optimizers()
         self._fast_classes()
+        # e-prop+ fast path: settle finished cutoff windows early (memory only, same numbers)
+        self.core.syn.settle_windows = bool(kernel.status.get("eprop_settle_windows", True))
         self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
                        "communicate": 0.0, "record": 0.0}
         self._exchange_planned = False

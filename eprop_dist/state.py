@@ -105,7 +105,7 @@ def alloc_core(st, *, n_rec, n_out, n_par, RL, n_out_global, n_src_rows, src_row
     hs.has_history = h_has
     hs.isi_trace_cutoff = np.full(n_h, _driver.INF_STEPS, STEP)
     hs.cmask = C - 1
-    hs.prefix = np.zeros((n_h, C, 6))          # fast path (filled by Simulation._fast_classes)
+    hs.prefix = np.zeros((C, n_h, 9))          # fast path, slot-major (filled by Simulation._fast_classes)
     hs.fast_class = np.full(n_h, -1, np.int32)
     hs.fast_only = np.zeros(n_h, np.uint8)
     hs.bsshslm_settle = np.zeros(n_h, np.uint8)
@@ -227,7 +227,9 @@ def grow_history(c, C_new=None):
                                                             "firing_rate_reg", "valid", "update_count",
                                                             "prefix")}
     n_h = old["surrogate_gradient"].shape[0]
-    new = {name: np.zeros((n_h, C_new) + a.shape[2:], dtype=a.dtype) for name, a in old.items()}
+    new = {name: np.zeros((n_h, C_new) + a.shape[2:], dtype=a.dtype) for name, a in old.items()
+           if name != "prefix"}
+    new["prefix"] = np.zeros((C_new,) + old["prefix"].shape[1:])      # slot-major (C, n_h, 9)
     end = np.asarray(hs.end)
     offs = np.arange(C, dtype=np.int64)
     chunk = max(1, (1 << 22) // C)           # rows per pass: a few 10 MB of index arrays at most
@@ -238,7 +240,10 @@ def grow_history(c, C_new=None):
         rr = np.broadcast_to(np.arange(r0, r1)[:, None], keys.shape)[live]
         k = keys[live]
         for name in old:
-            new[name][rr, k % C_new] = old[name][rr, k % C]
+            if name == "prefix":
+                new[name][k % C_new, rr] = old[name][k % C, rr]
+            else:
+                new[name][rr, k % C_new] = old[name][rr, k % C]
     for name, a in new.items():
         setattr(hs, name, a)
     hs.capacity = C_new

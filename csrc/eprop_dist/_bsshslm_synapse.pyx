@@ -83,7 +83,7 @@ cdef inline int process_entries_fast(BsshslmSynapses b, EpropSynapses syn, Histo
     cdef int64_t roff = 1 if readout else 0
     cdef int64_t t0 = b.next_entry[k], n = upto - t0
     cdef int64_t key0 = t0 + roff, end, p, q, bb, jp, jq, nxt, zi, u, sl
-    cdef int64_t cls = hs.fast_class[h], bmask, cmask = hs.cmask
+    cdef int64_t cls = hs.fast_class[h], bmask, cmask = hs.cmask, pstride
     cdef uint64_t zp = syn.z_pending[k], zbits, rest
     cdef real_t alpha, Pz, kap, s1, Z, E, g, se, e, dR, Ap, Rp, Qp, Sp, am
     cdef const real_t* P
@@ -97,7 +97,8 @@ cdef inline int process_entries_fast(BsshslmSynapses b, EpropSynapses syn, Histo
     if key0 < 0 or key0 < hs.front[h] or key0 + n > hs.end[h] or (not readout and upto > hs.prefix_done):
         return process_entries(b, syn, hs, k, h, readout, upto)
     bmask = hs.class_block[cls] - 1
-    P = &hs.prefix[h, 0, 0]
+    P = &hs.prefix[0, h, 0]
+    pstride = hs.prefix.shape[1] * hs.prefix.shape[2]   # prefix is slot-major (capacity, n_h, 9)
     T = &hs.class_powers[cls, 0, 0]
     psi_h = &hs.surrogate_gradient[h, 0]
     L_h = &hs.learning_signal[h, 0]
@@ -147,8 +148,8 @@ cdef inline int process_entries_fast(BsshslmSynapses b, EpropSynapses syn, Histo
                     se += e
             p = q + 1
             continue
-        Pq = P + 6 * (q & cmask)
-        Pp = P + 6 * ((p - 1) & cmask)
+        Pq = P + pstride * (q & cmask)
+        Pp = P + pstride * ((p - 1) & cmask)
         am = T[65 + jp]                              # alpha^(b-p)
         if readout:
             Rp = Pp[0] if jp > 0 else 0.0

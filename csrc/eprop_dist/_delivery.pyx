@@ -35,7 +35,7 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
     """The spikes of the last window in canonical (stamp, gid) order; each e-prop synapse runs
     its send() (gradient window, optimizer) before it transmits the updated weight.  Returns 0,
     or -1 when a synapse found a history entry missing (History.missing_t)."""
-    cdef int64_t i, p, q, s, gid, row, mult, m, RL = dl.ring_length
+    cdef int64_t i, p, q, s, gid, row, mult, m, RL = dl.ring_length, base, slot
     cdef int st
     cdef real_t lam
     cdef long cnt
@@ -64,9 +64,8 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
         if mult == 0:
             if dl.bsshslm:      # bsshslm neurons send no flush events (SPEC 5: memory only)
                 continue
-            for p in range(syn.indptr[row], syn.indptr[row + 1]):
-                if syn.send(p, s, True, W) != 0:
-                    return -1
+            if syn.send_row(syn.indptr[row], syn.indptr[row + 1], s, True, W) != 0:
+                return -1
             continue
         for m in range(mult):
             for p in range(dl.static_indptr[row], dl.static_indptr[row + 1]):
@@ -77,6 +76,10 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
                     dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += dl.static_weight[p]
             dl.n_syn_events += dl.static_indptr[row + 1] - dl.static_indptr[row]
             t0 = now()
+            base = (s - 1) % RL
+            # e-prop+: the whole row's gradient windows first (prefetching), then its transmissions
+            if not dl.bsshslm and syn.send_row(syn.indptr[row], syn.indptr[row + 1], s, False, W) != 0:
+                return -1
             for p in range(syn.indptr[row], syn.indptr[row + 1]):
                 if dl.bsshslm:
                     st = bsyn.send(p, s)
@@ -84,10 +87,11 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
                         return -1
                     if st == 0:
                         continue
-                elif syn.send(p, s, False, W) != 0:
-                    return -1
                 q = syn.tgt_lid[p]
-                dl.input_ring[q, (s + syn.delay[p] - 1) % RL] += syn.weight[p]
+                slot = base + syn.delay[p]             # (s - 1 + delay) % RL without a division
+                while slot >= RL:
+                    slot -= RL
+                dl.input_ring[q, slot] += syn.weight[p]
                 if opt.weight_recorder[syn.syn_model[p]] >= 0 and \
                         (rc.weight_recorded.shape[0] == 0 or rc.weight_recorded[p]):
                     rc.weight_stamp[rc.n_weights] = s

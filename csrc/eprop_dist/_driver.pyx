@@ -62,6 +62,9 @@ cdef class Core:
         self.delivery.n_incoming = 0
         self.delivery.n_syn_events = 0
         self.syn.n_fast_events = 0
+        self.syn.n_settled = 0
+        self.syn.settle_windows = True          # internal flushes of finished cutoff windows (memory)
+        self.syn.settle_next = 0
         self.history.fast_path = False
         self.history.prefix_done = 0
         self.bsshslm_syn.settled_through = 0
@@ -117,6 +120,8 @@ cdef class Core:
         if self.delivery.deliver_spikes(W) != 0:
             return ERR_HISTORY
         if self.bsshslm and self.bsshslm_syn.settle(W) != 0:
+            return ERR_HISTORY
+        if not self.bsshslm and self.syn.settle_windows and self.syn.settle(W) != 0:
             return ERR_HISTORY
         return 0
 

@@ -37,7 +37,15 @@ cdef class EpropSynapses:
     cdef public Optimizer optimizer
     cdef public int64_t n_rec, shift
     cdef public int64_t n_fast_events             # events whose window took the fast path (SPEC 10.4)
+    cdef public int64_t n_settled                 # internal flushes (settle)
+    cdef public bint settle_windows               # kernel setting: settle finished cutoff windows
+    cdef public int64_t settle_next               # next window start at which settle scans the rows
 
     # k IN (syn), s IN (stamp of the event), is_flush IN, t_now IN (first iteration of the window
     # being delivered); INOUT: this synapse's state, its optimizer state, history of its target
     cdef int send(self, int64_t k, int64_t s, bint is_flush, int64_t t_now) noexcept nogil
+    # the same for every synapse of [k0, k1) (one source row) in order, with the targets' history
+    # rows prefetched a few synapses ahead (same operations, same results as send per synapse)
+    # W IN (window start, after its deliveries): settle the synapses whose cutoff window ended
+    cdef int settle(self, int64_t W) noexcept nogil
+    cdef int send_row(self, int64_t k0, int64_t k1, int64_t s, bint is_flush, int64_t t_now) noexcept nogil

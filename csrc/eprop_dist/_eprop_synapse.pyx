@@ -29,6 +29,8 @@ from libc.math cimport pow
 from libc.stdint cimport INT32_MAX
 from eprop_dist._neurons cimport M_IAF_ADAPT, M_DELTA_ADAPT
 from eprop_dist._optimizer cimport optimize
+from eprop_dist._history cimport update_inc, update_dec
+from _typedefs cimport EPROP_INF_STEPS
 
 cdef extern from *:
     """
@@ -36,7 +38,16 @@ cdef extern from *:
     """
     int eprop_ctz64(uint64_t x) nogil
 
+cdef extern from *:
+    """
+    #define eprop_prefetch(p) __builtin_prefetch((const void*)(p))
+    """
+    void eprop_prefetch(const void* p) nogil
+
 cdef int64_t FAST_DIRECT = 8
+cdef uint8_t SETTLED = 2             # previous_was_flush: the last event was a settle (no key)
+cdef int64_t SETTLE_EVERY = 8         # steps between settle scans
+cdef int64_t PREFETCH_AHEAD = 6      # synapses: the targets' rows are random, about a DRAM latency ahead
 
 
 cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, real_t k1, real_t k2,
@@ -51,13 +62,12 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
     cdef real_t s2 = 1.0 - k2, Z = zbar[0], E1 = ebar[0], E2 = ereg[0], g = G[0]
     cdef real_t dR, Ap, Rp, Qp, am, e
     # raw rows: prefix entries of 6, power tables of 65
-    cdef const real_t* P = &hs.prefix[h, 0, 0]
+    cdef const real_t* P = &hs.prefix[0, h, 0]
+    cdef int64_t pstride = hs.prefix.shape[1] * hs.prefix.shape[2]   # one ring slot of all targets
+    cdef const real_t* Pu
     cdef const real_t* Pq
     cdef const real_t* Pp
     cdef const real_t* T = &hs.class_powers[cls, 0, 0]
-    cdef const real_t* psi_h = &hs.surrogate_gradient[h, 0]
-    cdef const real_t* L_h = &hs.learning_signal[h, 0]
-    cdef const real_t* F_h = &hs.firing_rate_reg[h, 0]
     while t < end:
         p = t
         b = p - (p & bmask)
@@ -78,20 +88,20 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
         jq = q - b
         if q - p < FAST_DIRECT:
             for u in range(p, q + 1):          # the step recursion (same operations)
-                sl = u & cmask
+                Pu = P + pstride * (u & cmask)     # the entry's copies psi, L, F (6, 7, 8)
                 if u > p:
                     Z = alpha * Z
                 if readout:
-                    g += L_h[sl] * Z
+                    g += Pu[7] * Z
                 else:
-                    e = psi_h[sl] * Z
+                    e = Pu[6] * Z
                     E1 = k1 * E1 + e
                     E2 = k2 * E2 + s2 * e
-                    g += L_h[sl] * E1 + F_h[sl] * E2
+                    g += Pu[7] * E1 + Pu[8] * E2
             t = q + 1
             continue
-        Pq = P + 6 * (q & cmask)
-        Pp = P + 6 * ((p - 1) & cmask)
+        Pq = P + pstride * (q & cmask)
+        Pp = P + pstride * ((p - 1) & cmask)
         am = T[65 + jp]                            # alpha^(b-p)
         if readout:
             Rp = Pp[0] if jp > 0 else 0.0
@@ -130,9 +140,11 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
 
 
 cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeurons rec,
-                      Readouts out, int64_t k, int64_t s, bint is_flush, int64_t t_now) noexcept nogil:
+                      Readouts out, int64_t k, int64_t s, bint is_flush, int64_t t_now,
+                      bint settle=False) noexcept nogil:
     """Event with stamp s (flush event: is_flush) at synapse k; t_now: first iteration of the
-    window being delivered.  Returns 0, or -1 when a needed history entry is missing."""
+    window being delivered.  Returns 0, or -1 when a needed history entry is missing.
+    settle: an internal flush event (see _settle): no update-history key, is_flush implied."""
     cdef int64_t h = syn.tgt_lid[k]
     cdef int64_t sp = syn.t_spike_previous[k]
     cdef int64_t isi, rem, n, a, i, t, sl, dec, n_loop
@@ -230,12 +242,159 @@ cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeu
         if not is_flush and not each:
             w = optimize(opt, k, mdl, s - 1, G, w)
     syn.weight[k] = w
-    hs.erase_used_history(h, s, sp, t_now)
+    if settle:
+        # the window is done and the next event reads no entry: drop this synapse's key
+        update_dec(hs, h, sp)
+        _release_front(hs, h, t_now)
+        syn.previous_was_flush[k] = SETTLED
+    else:
+        # a settled synapse holds no key (NEST's erase with t_previous 0 = nothing to release)
+        if syn.previous_was_flush[k] == SETTLED:
+            sp = 0
+        if hs.fast_only[h]:
+            _erase_fast_only(hs, h, s, sp)
+        else:
+            hs.erase_used_history(h, s, sp, t_now)
+        syn.previous_was_flush[k] = is_flush
     syn.t_spike_previous[k] = <int32_t>s
-    syn.previous_was_flush[k] = is_flush
     if not is_flush:
         zp |= (<uint64_t>1) << (syn.shift + syn.delay[k] - 2)
     syn.z_pending[k] = zp
+    return 0
+
+
+cdef inline void prefetch_target(EpropSynapses syn, History hs, int64_t k, int64_t s) noexcept nogil:
+    """Ask the cache for what send(k, s) will read of the target's history rows: the prefix rows
+    before and at the end of the window, its first entries, the update-history counts.  A hint
+    only (no result depends on it)."""
+    cdef int64_t h = syn.tgt_lid[k], sp = syn.t_spike_previous[k], cmask = hs.cmask, a, n, c
+    if sp == 0:
+        return
+    a = sp - syn.shift + 1
+    n = s - sp
+    c = hs.isi_trace_cutoff[h]
+    if c < n:
+        n = c
+    if hs.fast_path and hs.fast_class[h] >= 0:     # prefix rows (72 bytes: two lines each)
+        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 8])
+        eprop_prefetch(&hs.prefix[a & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[a & cmask, h, 8])
+        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 0])
+        eprop_prefetch(&hs.prefix[(a + n - 1) & cmask, h, 8])
+    else:
+        eprop_prefetch(&hs.surrogate_gradient[h, a & cmask])
+        eprop_prefetch(&hs.learning_signal[h, a & cmask])
+        eprop_prefetch(&hs.firing_rate_reg[h, a & cmask])
+    eprop_prefetch(&hs.update_count[h, sp & cmask])
+    eprop_prefetch(&hs.update_count[h, s & cmask])
+
+
+cdef inline void _erase_fast_only(History hs, int64_t h, int64_t s, int64_t sp) noexcept nogil:
+    """History.erase_used_history(h, s, sp, .) for a fast-only target, inline: its steps 1, 2a and 3
+    (the middle erasure 2b is skipped for these targets), the same operations."""
+    cdef int64_t keep, key
+    update_inc(hs, h, s)
+    if sp > 0:
+        update_dec(hs, h, sp)
+    if hs.n_entries[h] > 0 and hs.n_update_keys[h] > 0:
+        keep = hs.first_update_key[h] - hs.shift + 1
+        if hs.front[h] < keep < hs.end[h] and hs.valid[h, keep & hs.cmask]:
+            for key in range(hs.front[h], keep):
+                if hs.valid[h, key & hs.cmask]:
+                    hs.valid[h, key & hs.cmask] = 0
+                    hs.n_entries[h] -= 1
+            hs.front[h] = keep
+
+
+cdef inline void _release_front(History hs, int64_t h, int64_t W) noexcept nogil:
+    """After a settle onto fast-only target h at the window start W: drop the entries before the
+    first pending window (erase_used_history's step 3); with no key left, the entries before
+    W - shift + 1 (the earliest window a later event opens starts at W + 2 - shift, and entries
+    below W - d_ro have their complete learning signal, so no prefix sum changes)."""
+    cdef int64_t keep, key
+    if hs.n_entries[h] == 0:
+        return
+    if hs.n_update_keys[h] > 0:
+        keep = hs.first_update_key[h] - hs.shift + 1
+    else:
+        keep = W - hs.shift + 1
+    if keep > hs.end[h]:
+        keep = hs.end[h]
+    if keep <= hs.front[h]:
+        return
+    for key in range(hs.front[h], keep):
+        if hs.valid[h, key & hs.cmask]:
+            hs.valid[h, key & hs.cmask] = 0
+            hs.n_entries[h] -= 1
+    hs.front[h] = keep
+
+
+cdef inline int64_t _settle_stamp(EpropSynapses syn, History hs, Optimizer opt, int64_t k,
+                                  int64_t W) noexcept nogil:
+    """Stamp f of the internal flush that settles synapse k at the window start W, or 0: its
+    cutoff ended (f = t_spike_previous + remaining cutoff <= W, so every later event comes after
+    f), all of its window's entries exist with complete learning signals, and the fast path
+    applies (fast-only target, per-spike optimizer)."""
+    cdef int64_t sp = syn.t_spike_previous[k], h, rem, a
+    if sp == 0 or syn.previous_was_flush[k] == SETTLED:
+        return 0
+    h = syn.tgt_lid[k]
+    if not hs.fast_only[h] or hs.fast_class[h] < 0 or opt.optimize_each_step[syn.syn_model[k]] != 0:
+        return 0
+    rem = syn.remaining_steps_until_cutoff[k] if syn.previous_was_flush[k] else hs.isi_trace_cutoff[h]
+    if rem >= INT32_MAX or rem >= EPROP_INF_STEPS or sp + rem > W:
+        return 0
+    a = sp - syn.shift + 1
+    if a < hs.front[h] or a + rem > hs.end[h] or (h < syn.n_rec and a + rem > hs.prefix_done):
+        return 0
+    return sp + rem
+
+
+cdef inline int _settle(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeurons rec,
+                        Readouts out, int64_t W) noexcept nogil:
+    """Internal flush (issue 8, SPEC 10.4): every synapse whose cutoff window is over runs it now,
+    as a flush event with stamp f would (same operations, so the same numbers: the next event then
+    finds no entry to evaluate and applies the summed gradient as before), and gives up its
+    update-history key, so a silent source pins no history.  Rows are checked at their first
+    synapse (a row's synapses share their events); O(rows) per SETTLE_EVERY steps plus O(1) per settle."""
+    cdef int64_t r, k, f, h, n_rows = syn.indptr.shape[0] - 1
+    if not hs.fast_path or W < syn.settle_next:
+        return 0
+    # a scan every SETTLE_EVERY steps: reading each row's first synapse is a cache miss per row, and
+    # settling later changes no number (the ring keeps up to SETTLE_EVERY more entries)
+    syn.settle_next = W + SETTLE_EVERY
+    # targets without a pending window (every source settled or silent from the start) keep no
+    # entries before W - shift + 1 either (checked once per 64 steps of their history: O(n_h / 64))
+    for h in range(hs.front.shape[0]):
+        if hs.fast_only[h] and hs.n_update_keys[h] == 0 and hs.n_entries[h] > 0 and \
+                hs.front[h] + 64 + hs.shift < W:
+            _release_front(hs, h, W)
+    for r in range(n_rows):
+        if syn.indptr[r] == syn.indptr[r + 1] or _settle_stamp(syn, hs, opt, syn.indptr[r], W) == 0:
+            continue
+        for k in range(syn.indptr[r], syn.indptr[r + 1]):
+            f = _settle_stamp(syn, hs, opt, k, W)
+            if f != 0 and _send(syn, hs, opt, rec, out, k, f, True, W, True) != 0:
+                return -1
+            if f != 0:
+                syn.n_settled += 1
+    return 0
+
+
+cdef inline int _send_row(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeurons rec,
+                          Readouts out, int64_t k0, int64_t k1, int64_t s, bint is_flush,
+                          int64_t t_now) noexcept nogil:
+    """_send for the synapses k0 .. k1-1 of one source row, in order, each target's rows
+    prefetched PREFETCH_AHEAD synapses ahead.  Returns 0, or -1 (missing history entry)."""
+    cdef int64_t k, j
+    for j in range(k0, k0 + PREFETCH_AHEAD if k0 + PREFETCH_AHEAD < k1 else k1):
+        prefetch_target(syn, hs, j, s)
+    for k in range(k0, k1):
+        if k + PREFETCH_AHEAD < k1:
+            prefetch_target(syn, hs, k + PREFETCH_AHEAD, s)
+        if _send(syn, hs, opt, rec, out, k, s, is_flush, t_now) != 0:
+            return -1
     return 0
 
 
@@ -244,3 +403,11 @@ cdef class EpropSynapses:
     cdef int send(self, int64_t k, int64_t s, bint is_flush, int64_t t_now) noexcept nogil:
         """Event with stamp s (flush event: is_flush) at synapse k (see _send)."""
         return _send(self, self.history, self.optimizer, self.rec, self.out, k, s, is_flush, t_now)
+
+    cdef int send_row(self, int64_t k0, int64_t k1, int64_t s, bint is_flush, int64_t t_now) noexcept nogil:
+        """send(k, s, is_flush, t_now) for k = k0 .. k1-1 in this order (see _send_row)."""
+        return _send_row(self, self.history, self.optimizer, self.rec, self.out, k0, k1, s, is_flush, t_now)
+
+    cdef int settle(self, int64_t W) noexcept nogil:
+        """See _settle (Core.deliver, after the spikes of the window start W)."""
+        return _settle(self, self.history, self.optimizer, self.rec, self.out, W)

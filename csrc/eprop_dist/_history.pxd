@@ -29,16 +29,19 @@ cdef class History:
     cdef public int64_t n_fr_intervals
     cdef public int64_t update_interval           # bsshslm update interval T in steps
     # ---- fast path of the e-prop+ gradient window (SPEC 10.4, _eprop_synapse.pyx) ----
-    # prefix[h, key & cmask, :] for block base b = key - key % B (B = class_block[fast_class[h]],
+    # prefix[key & cmask, h, :] (slot-major: the synapses of one source row read the same slots of
+    # many targets, so those rows lie together) for block base b = key - key % B (B = class_block[fast_class[h]],
     # blocks at absolute multiples of B, so the sums do not depend on the window D):
     #   recurrent: 0 A1 = sum_{u=b..t} (alpha/kappa)^(u-b) psi_u       3 A2 (same with kappa_reg)
     #              1 R1 = sum kappa^(u-b) L_u                            4 R2 = sum kappa_reg^(u-b) F_u
     #              2 Q1 = sum kappa^(u-b) L_u A1_u                       5 Q2 = sum kappa_reg^(u-b) F_u A2_u
     #   readout:   0 R  = sum alpha^(u-b) err_u
+    #   and copies of the entry itself, 6 psi_t, 7 L_t (once complete), 8 F_t: the fast path's short
+    #   pieces read them beside the prefix rows instead of from three other arrays
     # R1/Q1 are written once L_t is complete (Core.deliver: entries < prefix_done), the rest at
     # append.  Targets with the same (alpha, kappa, kappa_reg) share a class: a table of powers.
     cdef public bint fast_path                    # kernel setting eprop_fast_path (and a fast target)
-    cdef public real_t[:, :, ::1] prefix          # (n_h, capacity, 6)
+    cdef public real_t[:, :, ::1] prefix          # (capacity, n_h, 9)
     cdef public int32_t[::1] fast_class           # (n_h,) class, -1: the step path only
     cdef public uint8_t[::1] fast_only            # (n_h,) every incoming synapse takes the fast path:
     #   NEST's middle erasure is skipped (memory only; eprop_history_duration then counts from the
@@ -115,22 +118,25 @@ cdef inline void prefix_append(History hs, int64_t h, int64_t t, bint readout) n
     cdef int64_t sl = t & hs.cmask, sp = (t - 1) & hs.cmask
     cdef real_t psi, F, A2
     if readout:
-        hs.prefix[h, sl, 0] = (hs.prefix[h, sp, 0] if j > 0 else 0.0) + \
+        hs.prefix[sl, h, 0] = (hs.prefix[sp, h, 0] if j > 0 else 0.0) + \
             hs.class_powers[c, 0, j] * hs.learning_signal[h, sl]
+        hs.prefix[sl, h, 7] = hs.learning_signal[h, sl]
         return
     psi = hs.surrogate_gradient[h, sl]
     F = hs.firing_rate_reg[h, sl]
+    hs.prefix[sl, h, 6] = psi
+    hs.prefix[sl, h, 8] = F
     if j > 0:
-        hs.prefix[h, sl, 0] = hs.prefix[h, sp, 0] + hs.class_powers[c, 6, j] * psi
-        A2 = hs.prefix[h, sp, 3] + hs.class_powers[c, 7, j] * psi
-        hs.prefix[h, sl, 4] = hs.prefix[h, sp, 4] + hs.class_powers[c, 4, j] * F
-        hs.prefix[h, sl, 5] = hs.prefix[h, sp, 5] + hs.class_powers[c, 4, j] * F * A2
+        hs.prefix[sl, h, 0] = hs.prefix[sp, h, 0] + hs.class_powers[c, 6, j] * psi
+        A2 = hs.prefix[sp, h, 3] + hs.class_powers[c, 7, j] * psi
+        hs.prefix[sl, h, 4] = hs.prefix[sp, h, 4] + hs.class_powers[c, 4, j] * F
+        hs.prefix[sl, h, 5] = hs.prefix[sp, h, 5] + hs.class_powers[c, 4, j] * F * A2
     else:
-        hs.prefix[h, sl, 0] = psi
+        hs.prefix[sl, h, 0] = psi
         A2 = psi
-        hs.prefix[h, sl, 4] = F
-        hs.prefix[h, sl, 5] = F * A2
-    hs.prefix[h, sl, 3] = A2
+        hs.prefix[sl, h, 4] = F
+        hs.prefix[sl, h, 5] = F * A2
+    hs.prefix[sl, h, 3] = A2
 
 
 cdef inline void prefix_complete(History hs, int64_t h, int64_t t) noexcept nogil:
@@ -139,9 +145,10 @@ cdef inline void prefix_complete(History hs, int64_t h, int64_t t) noexcept nogi
     cdef int64_t j = t & (hs.class_block[c] - 1)
     cdef int64_t sl = t & hs.cmask, sp = (t - 1) & hs.cmask
     cdef real_t w = hs.class_powers[c, 2, j] * hs.learning_signal[h, sl]
+    hs.prefix[sl, h, 7] = hs.learning_signal[h, sl]
     if j > 0:
-        hs.prefix[h, sl, 1] = hs.prefix[h, sp, 1] + w
-        hs.prefix[h, sl, 2] = hs.prefix[h, sp, 2] + w * hs.prefix[h, sl, 0]
+        hs.prefix[sl, h, 1] = hs.prefix[sp, h, 1] + w
+        hs.prefix[sl, h, 2] = hs.prefix[sp, h, 2] + w * hs.prefix[sl, h, 0]
     else:
-        hs.prefix[h, sl, 1] = w
-        hs.prefix[h, sl, 2] = w * hs.prefix[h, sl, 0]
+        hs.prefix[sl, h, 1] = w
+        hs.prefix[sl, h, 2] = w * hs.prefix[sl, h, 0]

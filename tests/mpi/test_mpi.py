@@ -75,6 +75,17 @@ def test_partial_windows_on_all_ranks(comm, exchange):
     np.testing.assert_array_equal(par["wr_w"][keep_p], one["wr_w"][keep_1])
 
 
+def test_settled_windows_equal_serial(comm):
+    """Internal flushes (eprop_settle_windows) run per rank on its own synapses: the same numbers."""
+    from test_settle import silent_sources
+    k, par = silent_sources(True, steps=900, active=300, delay=2.0)
+    _, ser = silent_sources(True, steps=900, active=300, delay=2.0, comm=SerialComm())
+    assert k._sim.comm.size == comm.Get_size()
+    assert comm.allreduce(k._sim.core.syn.n_settled) > 200
+    for key in ser:
+        np.testing.assert_array_equal(par[key], ser[key], err_msg=key)
+
+
 def test_each_rank_builds_only_its_share(comm):
     import eprop_dist
     k = eprop_dist.Kernel()

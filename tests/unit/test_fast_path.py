@@ -148,3 +148,22 @@ def test_bsshslm_regression_fast_path_is_the_default():
     assert got["kernel"]._sim.core.bsshslm_syn.n_fast_windows > 10000
     loss = nc.bsshslm_regression_loss(got["readout_signal"], got["target_signal"], case)
     np.testing.assert_allclose(loss, nc.load_references()["bsshslm_2020_regression"]["loss_nest"], rtol=1e-8)
+
+
+@pytest.mark.parametrize("seed,cutoff,opt", [(1, 12.0, "gradient_descent"), (2, 30.0, "adam"), (3, 2.0, "gradient_descent")])
+def test_fast_only_targets_with_settling(seed, cutoff, opt):
+    """Recurrent neurons not recorded: their histories are fast-only (no middle erasure) and finished
+    windows are settled by internal flushes (eprop_settle_windows, the default); against the step path."""
+    case = random_case(seed, optimizer=opt, each_step=False, cutoff=cutoff, flush=25.0 if seed % 2 else np.inf)
+    step = run_core(case, fast_path=False, record_rec=False)
+    fast = run_core(case, fast_path=True, record_rec=False)
+    core = fast["kernel"]._sim.core
+    assert core.syn.n_settled > 20 and core.syn.n_fast_events > 500
+    assert np.asarray(core.history.fast_only)[:core.n_rec].sum() >= 3
+    np.testing.assert_array_equal(fast["spikes"], step["spikes"])
+    for f in ("V_m_out", "readout_signal", "error_signal"):
+        np.testing.assert_allclose(fast[f], step[f], rtol=RTOL, atol=ATOL, err_msg=f)
+    a, b = sorted_weights(step["weight_events"]), sorted_weights(fast["weight_events"])
+    for key in ("stamp", "sender", "target"):
+        np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+    np.testing.assert_allclose(b["weight"], a["weight"], rtol=RTOL, atol=ATOL)
