@@ -105,7 +105,8 @@ TABLE = {
     "optimizer": {**_kinds("build", "optimizer_type optimize_each_step weight_recorder average_gradient batch_size "
                                     "eta_change_count eta eta_first_change Wmin Wmax beta_1 beta_2 epsilon"),
                   **_kinds("syn", "cumulative_gradient eta_current optimization_step m v beta_1_power beta_2_power")},
-    "syn": {**_kinds("build", "indptr tgt_lid delay syn_model n_rec shift"),
+    "syn": {**_kinds("build", "indptr tgt_lid delay syn_model n_rec shift settle_windows"),
+            "n_settled": "sum", "settle_next": "global",
             **_kinds("syn", "weight z_bar e_bar e_bar_reg epsilon gradient t_spike_previous "
                             "remaining_steps_until_cutoff decay_steps previous_was_flush z_pending"),
             **_kinds("link", "rec out history optimizer"), "n_fast_events": "sum"},
@@ -242,6 +243,16 @@ def _fr_rows(c, n_h):
     return np.full(n_h, lo, np.int64), np.full(n_h, q_now - lo + 1, np.int64)
 
 
+# history rings stored slot-major (capacity, n_h, ...) in the core; the checkpoint keys every ring by
+# (history row, absolute key), so these are seen through their (n_h, capacity, ...) transpose
+SLOT_MAJOR_RINGS = ("prefix",)
+
+
+def _ring_rows(hs, a):
+    arr = np.asarray(getattr(hs, a))
+    return arr.swapaxes(0, 1) if a in SLOT_MAJOR_RINGS else arr
+
+
 def _ragged_take(arr, base, cnt, modulo):
     rows = np.repeat(np.arange(base.size), cnt)
     off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
@@ -269,7 +280,7 @@ def local_state(sim):
     hs = c.history
     base, cnt = _live_rows(hs, n_h, int(hs.shift))
     p["ring"] = {"base": base, "cnt": cnt, "capacity": int(hs.capacity),
-                 "values": {a: _ragged_take(np.asarray(getattr(hs, a)), base, cnt, int(hs.capacity))
+                 "values": {a: _ragged_take(_ring_rows(hs, a), base, cnt, int(hs.capacity))
                             for a, k in TABLE["history"].items() if k == "ring"}}
     if c.bsshslm:
         lo, n = _fr_rows(c, n_h)
@@ -724,7 +735,7 @@ def _restore_ring(sim, ck, pos_h):
     for a, kind in TABLE["history"].items():
         if kind != "ring":
             continue
-        cur = np.asarray(getattr(hs, a))
+        cur = _ring_rows(hs, a)
         vals = r[a]
         if vals.dtype != cur.dtype or vals.shape[1:] != cur.shape[2:]:
             raise CheckpointError(f"checkpoint: history.{a} has dtype/shape {vals.dtype}{vals.shape[1:]}, this build "
@@ -733,7 +744,7 @@ def _restore_ring(sim, ck, pos_h):
         off = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
         seg = vals[np.repeat(start_all[pos_h], cnt) + off]
         new = _fill_ragged((n_h, C) + cur.shape[2:], cur.dtype, np.arange(n_h), base, cnt, seg, C)
-        setattr(hs, a, new)
+        setattr(hs, a, np.ascontiguousarray(new.swapaxes(0, 1)) if a in SLOT_MAJOR_RINGS else new)
     hs.capacity = C
     hs.cmask = C - 1
     if c.bsshslm:
