@@ -13,7 +13,7 @@ own (``config.Digits.EPROP_PLUS_DEFAULTS``): with NEST's N-MNIST values (readout
 descent with eta 5e-3 (1-kappa)^2, feedback 1/(1-kappa)) the 60-step samples overlap in the readout,
 which is never reset, and learning needs far more samples than a test can afford (small eta stays at
 chance, large eta diverges).  Readout tau 10 ms, Adam with one optimisation per sample, feedback randn
-and twice NEST's input weights reach 0.70 held-out after 600 samples.
+and twice NEST's input weights reach 0.69 held-out after 600 samples (0.74 with seed 2).
 """
 from __future__ import annotations
 
@@ -116,4 +116,4 @@ def datasets(cfg):
 def run(cfg, kernel, report=None, progress=None):
     train, test, info = datasets(cfg)
     return event_classification.run(cfg, kernel, train, test, "digits (N-MNIST stand-in)", report=report,
-                                     progress=progress, info=info)
+                                     progress=progress, info=info, parrot_flush=True)
