@@ -58,7 +58,8 @@ def run_one(task, family, args, out):
     wall = time.perf_counter() - t0
     res = {"task": task, "family": family, "args": list(args)}
     if p.returncode:
-        return dict(res, error=(p.stderr.strip().splitlines() or ["exit code %d" % p.returncode])[-1])
+        lines = [ln for ln in p.stderr.strip().splitlines() if not ln.startswith("PEAK_RSS_KB")]
+        return dict(res, error=(lines or ["exit code %d" % p.returncode])[-1])
     from eprop_dist.io import read_results
     tail = p.stderr.rsplit("PEAK_RSS_KB", 1)[1].split()
     peak_kb, cpu = int(tail[0]), float(tail[2])
