@@ -412,3 +412,17 @@ def test_write_failure_leaves_no_file(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "could not write results" in err and "No space left on device" in err
     assert not out.exists() or os.listdir(out) == []
+
+
+def test_digits_parrots_flush_every_sample_nmnist_parrots_do_not(tmp_path, monkeypatch):
+    """The stand-in's input parrots send a flush event every sample (memory: the recurrent histories
+    need not reach back to the rarest pixel's last spike); nmnist keeps NEST's network (no flush)."""
+    from eprop_dist import Kernel
+    from eprop_dist.tasks import digits, event_classification
+    built = []
+    monkeypatch.setattr(event_classification, "run_pipeline", lambda net, **kw: built.append(net) or {})
+    digits.run(C.resolve("digits", None, {"seq": 30, "upsample": 1, "n_rec": 10}), Kernel())
+    write_nmnist(str(tmp_path), "nest", n_train=1, n_test=1)
+    nmnist.run(C.resolve("nmnist", None, {"data_dir": str(tmp_path), "seq": 40, "n_rec": 10}), Kernel())
+    flush = [np.unique(net.populations["in"].get("flush_event_send_interval")) for net in built]
+    assert [f.tolist() for f in flush] == [[30.0], [np.inf]]
