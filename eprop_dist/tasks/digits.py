@@ -7,6 +7,13 @@ every pixel whose brightness rises (falls) by more than 0.1 at a move emits an O
 N-MNIST's blocklist, pixels that never fire in the whole set are dropped.  The split into training and
 held-out images is a seeded permutation (``test_fraction``).  It is NOT N-MNIST: accuracies are not
 comparable with N-MNIST results.
+
+The network is the N-MNIST example's (SPEC 7.4); its learning parameters for e-prop+ are the stand-in's
+own (``config.Digits.EPROP_PLUS_DEFAULTS``): with NEST's N-MNIST values (readout tau 100 ms, gradient
+descent with eta 5e-3 (1-kappa)^2, feedback 1/(1-kappa)) the 60-step samples overlap in the readout,
+which is never reset, and learning needs far more samples than a test can afford (small eta stays at
+chance, large eta diverges).  Readout tau 10 ms, Adam with one optimisation per sample, feedback randn
+and twice NEST's input weights reach 0.69 held-out after 600 samples (0.74 with seed 2).
 """
 from __future__ import annotations
 
@@ -109,4 +116,4 @@ def datasets(cfg):
 def run(cfg, kernel, report=None, progress=None):
     train, test, info = datasets(cfg)
     return event_classification.run(cfg, kernel, train, test, "digits (N-MNIST stand-in)", report=report,
-                                     progress=progress, info=info)
+                                     progress=progress, info=info, parrot_flush=True)

@@ -10,7 +10,10 @@ side had more cues.  ``n_reg`` regular + ``n_ad`` adaptive recurrent neurons, tw
   mean-squared error on one-hot targets, gated by the learning-window generator to the recall period,
   weights scaled as in NEST's e-prop+ N-MNIST example, Adam with eta 1e-4 (5e-3 makes the readout diverge);
   accuracy = argmax of the mean readout in the window.  Not tuned further: at 64 samples its loss falls
-  from 29 to about 20, the level of a constant 0.5 prediction.
+  from 29 to about 20, the level of a constant 0.5 prediction, and at the example size (50 x 32 samples)
+  it still does not learn (test accuracy 0.60 over 128).  Likely cause: ``eprop_isi_trace_cutoff`` 100
+  (from the N-MNIST example) ends an input synapse's gradient window 100 steps after its spike, long
+  before the recall, where the learning signal is (NOTES.md: a longer cutoff helps but costs ~7x CPU).
 """
 from __future__ import annotations
 
