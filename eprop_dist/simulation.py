@@ -334,15 +334,19 @@ class Simulation:
         c, dt = self.core, self.dt
         pops = self.k.populations
         if self._gen_dirty:
-            keys = []
-            lo_all = c.t - (self.D if c.t > 0 else 0)   # stamps <= lo_all were already delivered
+            # NEST: by the end of a Simulate to step c.t every generator has emitted its spikes with
+            # stamp <= c.t; those of the last window are delivered in the next one.  They stay
+            # pending whatever spike_times are set to now (W3 sets new times after every phase, a
+            # spike at the phase's last step was lost); new times count from stamp c.t + 1.
+            old = np.asarray(c.generators.spike_gen_keys)[int(c.generators.spike_gen_next):]
+            keys = [old[_driver.key_to_stamp_gid(old)[0] <= c.t]] if old.size else []
             for p in pops:
                 if p.kind != "spike_generator":
                     continue
                 for i in range(p.n):
                     g = p.first + i
                     s = np.rint(np.asarray(p.params["spike_times"][i], float) / dt).astype(np.int64)
-                    lo = max(lo_all, self.gen_set_t.get(g, 0))
+                    lo = max(int(c.t), self.gen_set_t.get(g, 0))
                     s = s[s > lo]
                     keys.append(_driver.spike_key(s, g, device=True))
             c.generators.spike_gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
