@@ -8,7 +8,7 @@
 #              <- rho epsilon + e) or psi z_bar,  e_bar <- kappa e_bar + (1 - kappa) e,
 #              gradient += L e_bar,  sum_e += e;  at the update: gradient + F_q sum_e
 #   readout:   z_bar <- P_v_m z_bar + P_z_in z,  gradient += L z_bar
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, uint8_t
 from _typedefs cimport crem
 
 cdef extern from *:
@@ -51,9 +51,10 @@ cdef inline int process_entry(BsshslmSynapses b, EpropSynapses syn, History hs, 
     return 0
 
 
-cdef inline int process_entries(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
-                                int64_t h, bint readout, int64_t upto) noexcept nogil:
-    """Process entries [next_entry, upto) with the pending z marks."""
+cdef inline int process_entries_checked(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
+                                        int64_t h, bint readout, int64_t upto) noexcept nogil:
+    """Process entries [next_entry, upto) with the pending z marks, each entry checked (reports the
+    first missing one)."""
     cdef int64_t t = b.next_entry[k]
     cdef uint64_t zp = syn.z_pending[k]
     while t < upto:
@@ -63,6 +64,81 @@ cdef inline int process_entries(BsshslmSynapses b, EpropSynapses syn, History hs
         t += 1
     if t > b.next_entry[k]:
         b.next_entry[k] = <int32_t>t
+    syn.z_pending[k] = zp
+    return 0
+
+
+cdef inline int process_entries(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
+                                int64_t h, bint readout, int64_t upto) noexcept nogil:
+    """Process entries [next_entry, upto) with the pending z marks: process_entry's operations in
+    the same order, in one loop per target kind over the target's ring rows (raw pointers, the
+    model and readout branches and the range checks hoisted).  A range or valid-flag problem goes
+    to process_entries_checked before any state is written, which reports the missing entry."""
+    cdef int64_t roff = 1 if readout else 0
+    cdef int64_t t0 = b.next_entry[k], key, key0, key1, cmask = hs.cmask, sl
+    cdef uint64_t zp = syn.z_pending[k]
+    cdef real_t alpha, Pz, zbar, kap, s1, E, eps, g, se, e, beta, rho
+    cdef const real_t* psi_h
+    cdef const real_t* L_h
+    cdef const uint8_t* ok
+    cdef bint adapt
+    if upto <= t0:
+        return 0
+    key0 = t0 + roff
+    key1 = upto + roff
+    if key0 < 0 or key0 < hs.front[h] or key1 > hs.end[h]:
+        return process_entries_checked(b, syn, hs, k, h, readout, upto)
+    ok = &hs.valid[h, 0]
+    for key in range(key0, key1):
+        if not ok[key & cmask]:
+            return process_entries_checked(b, syn, hs, k, h, readout, upto)
+    L_h = &hs.learning_signal[h, 0]
+    zbar = syn.z_bar[k]
+    g = b.gradient_window[k]
+    if readout:
+        alpha = b.out.P_v_m[h - b.n_rec]
+        Pz = b.out.P_z_in[h - b.n_rec]
+        for key in range(key0, key1):
+            zbar = alpha * zbar + Pz * <real_t>(zp & 1)
+            zp >>= 1
+            g += L_h[key & cmask] * zbar
+    else:
+        psi_h = &hs.surrogate_gradient[h, 0]
+        alpha = b.rec.P_v_m[h]
+        Pz = b.rec.P_z_in[h]
+        kap = b.kappa[k]
+        s1 = 1.0 - kap
+        E = syn.e_bar[k]
+        se = b.sum_e[k]
+        adapt = b.rec.model[h] == M_BSS_ADAPT
+        if adapt:
+            beta = b.rec.adapt_beta[h]
+            rho = b.rec.P_adapt[h]
+            eps = syn.epsilon[k]
+            for key in range(key0, key1):
+                sl = key & cmask
+                zbar = alpha * zbar + Pz * <real_t>(zp & 1)
+                zp >>= 1
+                e = psi_h[sl] * (zbar - beta * eps)
+                eps = rho * eps + e
+                E = kap * E + s1 * e
+                g += L_h[sl] * E
+                se += e
+            syn.epsilon[k] = eps
+        else:
+            for key in range(key0, key1):
+                sl = key & cmask
+                zbar = alpha * zbar + Pz * <real_t>(zp & 1)
+                zp >>= 1
+                e = psi_h[sl] * zbar
+                E = kap * E + s1 * e
+                g += L_h[sl] * E
+                se += e
+        syn.e_bar[k] = E
+        b.sum_e[k] = se
+    syn.z_bar[k] = zbar
+    b.gradient_window[k] = g
+    b.next_entry[k] = <int32_t>upto
     syn.z_pending[k] = zp
     return 0
 
