@@ -143,6 +143,135 @@ cdef inline int process_entries(BsshslmSynapses b, EpropSynapses syn, History hs
     return 0
 
 
+cdef inline bint _step_target(BsshslmSynapses b, History hs, int64_t h) noexcept nogil:
+    """A recurrent target whose windows process_window runs on the step loop."""
+    return h < b.n_rec and not (hs.fast_path and hs.fast_class[h] >= 0)
+
+
+cdef inline int64_t _first_upto(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k,
+                                int64_t s) noexcept nogil:
+    """The end of the entries that send(k, s) will process first (before it changes any state), or
+    0 when it processes none or the target is a readout or a fast-path target (see _send)."""
+    cdef int64_t h = syn.tgt_lid[k], T = b.update_interval, E, tsp, isi, up
+    cdef bint opened
+    if not _step_target(b, hs, h) or crem(s - 2, T) == 0 or b.t_first_spike[k] == 0:
+        return 0
+    E = b.t_next_update[k] + 2
+    tsp = syn.t_spike_previous[k]
+    if s > E:
+        opened = b.window_open[k]
+        if tsp > 0:
+            isi = (s if s < E else E) - (tsp if tsp < E else E)
+            if isi > 0:
+                opened = 1
+        if not (opened and tsp > 0):
+            return 0
+        up = E
+    else:
+        up = s - 2
+        if up > E:
+            up = E
+    return up if up > b.next_entry[k] else 0
+
+
+cdef inline int process_pair(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t ka, int64_t kb,
+                             int64_t upto) noexcept nogil:
+    """process_entries for two synapses onto step-loop recurrent targets of one kind with the same
+    entry range, interleaved (two independent recursions fill the FPU's latency; each one runs
+    exactly process_entries' operations)."""
+    cdef int64_t ha = syn.tgt_lid[ka], hb = syn.tgt_lid[kb], t0 = b.next_entry[ka], key, sl
+    cdef int64_t cmask = hs.cmask
+    cdef uint64_t zpa = syn.z_pending[ka], zpb = syn.z_pending[kb]
+    cdef real_t aa, ab, Pza, Pzb, ka_, kb_, s1a, s1b, za, zb, Ea, Eb, ga, gb, sea, seb, ea, eb
+    cdef real_t betaa, betab, rhoa, rhob, epsa, epsb
+    cdef const real_t* psia
+    cdef const real_t* psib
+    cdef const real_t* La
+    cdef const real_t* Lb
+    cdef const uint8_t* oka
+    cdef const uint8_t* okb
+    if t0 < 0 or t0 < hs.front[ha] or t0 < hs.front[hb] or upto > hs.end[ha] or upto > hs.end[hb]:
+        return -2
+    oka = &hs.valid[ha, 0]
+    okb = &hs.valid[hb, 0]
+    for key in range(t0, upto):
+        if not oka[key & cmask] or not okb[key & cmask]:
+            return -2
+    psia = &hs.surrogate_gradient[ha, 0]
+    psib = &hs.surrogate_gradient[hb, 0]
+    La = &hs.learning_signal[ha, 0]
+    Lb = &hs.learning_signal[hb, 0]
+    aa = b.rec.P_v_m[ha]
+    ab = b.rec.P_v_m[hb]
+    Pza = b.rec.P_z_in[ha]
+    Pzb = b.rec.P_z_in[hb]
+    ka_ = b.kappa[ka]
+    kb_ = b.kappa[kb]
+    s1a = 1.0 - ka_
+    s1b = 1.0 - kb_
+    za = syn.z_bar[ka]
+    zb = syn.z_bar[kb]
+    Ea = syn.e_bar[ka]
+    Eb = syn.e_bar[kb]
+    ga = b.gradient_window[ka]
+    gb = b.gradient_window[kb]
+    sea = b.sum_e[ka]
+    seb = b.sum_e[kb]
+    if b.rec.model[ha] == M_BSS_ADAPT:
+        betaa = b.rec.adapt_beta[ha]
+        betab = b.rec.adapt_beta[hb]
+        rhoa = b.rec.P_adapt[ha]
+        rhob = b.rec.P_adapt[hb]
+        epsa = syn.epsilon[ka]
+        epsb = syn.epsilon[kb]
+        for key in range(t0, upto):
+            sl = key & cmask
+            za = aa * za + Pza * <real_t>(zpa & 1)
+            zb = ab * zb + Pzb * <real_t>(zpb & 1)
+            zpa >>= 1
+            zpb >>= 1
+            ea = psia[sl] * (za - betaa * epsa)
+            eb = psib[sl] * (zb - betab * epsb)
+            epsa = rhoa * epsa + ea
+            epsb = rhob * epsb + eb
+            Ea = ka_ * Ea + s1a * ea
+            Eb = kb_ * Eb + s1b * eb
+            ga += La[sl] * Ea
+            gb += Lb[sl] * Eb
+            sea += ea
+            seb += eb
+        syn.epsilon[ka] = epsa
+        syn.epsilon[kb] = epsb
+    else:
+        for key in range(t0, upto):
+            sl = key & cmask
+            za = aa * za + Pza * <real_t>(zpa & 1)
+            zb = ab * zb + Pzb * <real_t>(zpb & 1)
+            zpa >>= 1
+            zpb >>= 1
+            ea = psia[sl] * za
+            eb = psib[sl] * zb
+            Ea = ka_ * Ea + s1a * ea
+            Eb = kb_ * Eb + s1b * eb
+            ga += La[sl] * Ea
+            gb += Lb[sl] * Eb
+            sea += ea
+            seb += eb
+    syn.z_bar[ka] = za
+    syn.z_bar[kb] = zb
+    syn.e_bar[ka] = Ea
+    syn.e_bar[kb] = Eb
+    b.gradient_window[ka] = ga
+    b.gradient_window[kb] = gb
+    b.sum_e[ka] = sea
+    b.sum_e[kb] = seb
+    b.next_entry[ka] = <int32_t>upto
+    b.next_entry[kb] = <int32_t>upto
+    syn.z_pending[ka] = zpa
+    syn.z_pending[kb] = zpb
+    return 0
+
+
 cdef int64_t FAST_DIRECT = 8
 
 
@@ -369,6 +498,33 @@ cdef inline int _settle_one(BsshslmSynapses b, EpropSynapses syn, History hs, Op
     return 0
 
 
+cdef inline int _prepare_row(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k0, int64_t k1,
+                             int64_t s) noexcept nogil:
+    """Before the sends of synapses k0..k1-1 (one source row) for a spike at s: the entries each
+    send() would process first, two synapses at a time (process_pair) where both targets run
+    the step loop with the same range and kind; the sends then find them done.  The same
+    operations per synapse as send() alone, so every number is unchanged.  Returns -1 when a
+    needed history entry is missing."""
+    cdef int64_t k, pend = -1, up, up_pend = 0
+    cdef int st
+    for k in range(k0, k1):
+        up = _first_upto(b, syn, hs, k, s)
+        if up == 0:
+            continue
+        if pend >= 0 and up == up_pend and b.next_entry[k] == b.next_entry[pend] and \
+                (b.rec.model[syn.tgt_lid[k]] == M_BSS_ADAPT) == (b.rec.model[syn.tgt_lid[pend]] == M_BSS_ADAPT):
+            st = process_pair(b, syn, hs, pend, k, up)
+            if st == -2:       # a range or valid-flag problem: one at a time (reports it)
+                if process_entries(b, syn, hs, pend, syn.tgt_lid[pend], False, up) != 0 or \
+                        process_entries(b, syn, hs, k, syn.tgt_lid[k], False, up) != 0:
+                    return -1
+            pend = -1
+        else:
+            pend = k
+            up_pend = up
+    return 0
+
+
 cdef class BsshslmSynapses:
 
     cdef int settle(self, int64_t t_now) noexcept nogil:
@@ -384,6 +540,10 @@ cdef class BsshslmSynapses:
             if _settle_one(self, self.syn, self.history, self.optimizer, k, t_now) != 0:
                 return -1
         return 0
+
+    cdef int prepare_row(self, int64_t k0, int64_t k1, int64_t s) noexcept nogil:
+        """See _prepare_row."""
+        return _prepare_row(self, self.syn, self.history, k0, k1, s)
 
     cdef int send(self, int64_t k, int64_t s) noexcept nogil:
         """See _send."""

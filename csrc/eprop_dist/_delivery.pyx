@@ -77,6 +77,8 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
                     dl.input_ring[q, (s + dl.static_delay[p] - 1) % RL] += dl.static_weight[p]
             dl.n_syn_events += dl.static_indptr[row + 1] - dl.static_indptr[row]
             t0 = now()
+            if dl.bsshslm and bsyn.prepare_row(syn.indptr[row], syn.indptr[row + 1], s) != 0:
+                return -1
             for p in range(syn.indptr[row], syn.indptr[row + 1]):
                 if dl.bsshslm:
                     st = bsyn.send(p, s)
