@@ -272,6 +272,89 @@ cdef inline int process_pair(BsshslmSynapses b, EpropSynapses syn, History hs, i
     return 0
 
 
+cdef inline int process_quad(BsshslmSynapses b, EpropSynapses syn, History hs, const int64_t* ks,
+                             int64_t upto) noexcept nogil:
+    """process_pair for four synapses (fixed-size loops the compiler unrolls or vectorises; lanes
+    are independent, so each synapse gets exactly process_entries' operations).  -2: a range or
+    valid-flag problem, nothing written."""
+    cdef int64_t t0 = b.next_entry[ks[0]], key, sl, j, h, cmask = hs.cmask
+    cdef uint64_t zp[4]
+    cdef real_t al[4]
+    cdef real_t Pz[4]
+    cdef real_t kp[4]
+    cdef real_t s1[4]
+    cdef real_t z[4]
+    cdef real_t E[4]
+    cdef real_t g[4]
+    cdef real_t se[4]
+    cdef real_t e[4]
+    cdef real_t be[4]
+    cdef real_t rh[4]
+    cdef real_t ep[4]
+    cdef const real_t* psi[4]
+    cdef const real_t* L[4]
+    cdef const uint8_t* ok[4]
+    cdef bint adapt
+    for j in range(4):
+        h = syn.tgt_lid[ks[j]]
+        if t0 < 0 or t0 < hs.front[h] or upto > hs.end[h]:
+            return -2
+        ok[j] = &hs.valid[h, 0]
+    for key in range(t0, upto):
+        sl = key & cmask
+        if not (ok[0][sl] and ok[1][sl] and ok[2][sl] and ok[3][sl]):
+            return -2
+    adapt = b.rec.model[syn.tgt_lid[ks[0]]] == M_BSS_ADAPT
+    for j in range(4):
+        h = syn.tgt_lid[ks[j]]
+        psi[j] = &hs.surrogate_gradient[h, 0]
+        L[j] = &hs.learning_signal[h, 0]
+        al[j] = b.rec.P_v_m[h]
+        Pz[j] = b.rec.P_z_in[h]
+        kp[j] = b.kappa[ks[j]]
+        s1[j] = 1.0 - kp[j]
+        z[j] = syn.z_bar[ks[j]]
+        E[j] = syn.e_bar[ks[j]]
+        g[j] = b.gradient_window[ks[j]]
+        se[j] = b.sum_e[ks[j]]
+        zp[j] = syn.z_pending[ks[j]]
+        if adapt:
+            be[j] = b.rec.adapt_beta[h]
+            rh[j] = b.rec.P_adapt[h]
+            ep[j] = syn.epsilon[ks[j]]
+    if adapt:
+        for key in range(t0, upto):
+            sl = key & cmask
+            for j in range(4):
+                z[j] = al[j] * z[j] + Pz[j] * <real_t>(zp[j] & 1)
+                zp[j] >>= 1
+                e[j] = psi[j][sl] * (z[j] - be[j] * ep[j])
+                ep[j] = rh[j] * ep[j] + e[j]
+                E[j] = kp[j] * E[j] + s1[j] * e[j]
+                g[j] += L[j][sl] * E[j]
+                se[j] += e[j]
+    else:
+        for key in range(t0, upto):
+            sl = key & cmask
+            for j in range(4):
+                z[j] = al[j] * z[j] + Pz[j] * <real_t>(zp[j] & 1)
+                zp[j] >>= 1
+                e[j] = psi[j][sl] * z[j]
+                E[j] = kp[j] * E[j] + s1[j] * e[j]
+                g[j] += L[j][sl] * E[j]
+                se[j] += e[j]
+    for j in range(4):
+        syn.z_bar[ks[j]] = z[j]
+        syn.e_bar[ks[j]] = E[j]
+        b.gradient_window[ks[j]] = g[j]
+        b.sum_e[ks[j]] = se[j]
+        b.next_entry[ks[j]] = <int32_t>upto
+        syn.z_pending[ks[j]] = zp[j]
+        if adapt:
+            syn.epsilon[ks[j]] = ep[j]
+    return 0
+
+
 cdef int64_t FAST_DIRECT = 8
 
 
@@ -501,27 +584,40 @@ cdef inline int _settle_one(BsshslmSynapses b, EpropSynapses syn, History hs, Op
 cdef inline int _prepare_row(BsshslmSynapses b, EpropSynapses syn, History hs, int64_t k0, int64_t k1,
                              int64_t s) noexcept nogil:
     """Before the sends of synapses k0..k1-1 (one source row) for a spike at s: the entries each
-    send() would process first, two synapses at a time (process_pair) where both targets run
-    the step loop with the same range and kind; the sends then find them done.  The same
-    operations per synapse as send() alone, so every number is unchanged.  Returns -1 when a
-    needed history entry is missing."""
-    cdef int64_t k, pend = -1, up, up_pend = 0
-    cdef int st
+    send() would process first, four (or, at the row's end, two) synapses at a time where their
+    targets run the step loop with the same range and kind (process_quad, process_pair); the
+    sends then find them done.  The same operations per synapse as send() alone, so every number
+    is unchanged.  Returns -1 when a needed history entry is missing."""
+    cdef int64_t k, up, up_pend = 0, t_pend = 0, j
+    cdef int64_t ks[4]
+    cdef int n = 0, st
+    cdef bint ad, ad_pend = 0
     for k in range(k0, k1):
         up = _first_upto(b, syn, hs, k, s)
         if up == 0:
             continue
-        if pend >= 0 and up == up_pend and b.next_entry[k] == b.next_entry[pend] and \
-                (b.rec.model[syn.tgt_lid[k]] == M_BSS_ADAPT) == (b.rec.model[syn.tgt_lid[pend]] == M_BSS_ADAPT):
-            st = process_pair(b, syn, hs, pend, k, up)
-            if st == -2:       # a range or valid-flag problem: one at a time (reports it)
-                if process_entries(b, syn, hs, pend, syn.tgt_lid[pend], False, up) != 0 or \
-                        process_entries(b, syn, hs, k, syn.tgt_lid[k], False, up) != 0:
-                    return -1
-            pend = -1
-        else:
-            pend = k
+        ad = b.rec.model[syn.tgt_lid[k]] == M_BSS_ADAPT
+        if n > 0 and (up != up_pend or b.next_entry[k] != t_pend or ad != ad_pend):
+            n = 0                      # not compatible with the group: restart it here
+        if n == 0:
             up_pend = up
+            t_pend = b.next_entry[k]
+            ad_pend = ad
+        ks[n] = k
+        n += 1
+        if n == 4:
+            st = process_quad(b, syn, hs, ks, up)
+            if st == -2:       # a range or valid-flag problem: one at a time (reports it)
+                for j in range(4):
+                    if process_entries(b, syn, hs, ks[j], syn.tgt_lid[ks[j]], False, up) != 0:
+                        return -1
+            n = 0
+    if n >= 2:
+        st = process_pair(b, syn, hs, ks[0], ks[1], up_pend)
+        if st == -2:
+            for j in range(2):
+                if process_entries(b, syn, hs, ks[j], syn.tgt_lid[ks[j]], False, up_pend) != 0:
+                    return -1
     return 0
 
 
