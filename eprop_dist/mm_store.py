@@ -4,8 +4,8 @@ The kernels write multimeter samples into a raw buffer of ``(t int64, slot int32
 triples (``core.recording.sample_*``, 20 bytes per value).  `MultimeterStore.drain` moves them into
 one table per multimeter: rows are sampled iterations (ascending), columns are (sender, field) pairs,
 8 bytes per value plus 1 byte per (row, sender) saying whether that event exists.  The raw buffer is
-then emptied, so it never grows past what one window range between drains writes (the simulation
-drains instead of growing it), and ``events()`` needs no sort: rows are already in time order and
+then emptied, so it never grows past RAW_CAP values (1.3 MB; the simulation drains it instead of
+growing it further), and ``events()`` needs no sort: rows are already in time order and
 senders ascending within a row, which is NEST's order (time, then sender).
 
 Rows live in chunks of `CHUNK` rows (no doubling copies).  Deferred samples (``learning_signal`` of
@@ -19,6 +19,7 @@ import numpy as np
 from .errors import KernelException
 
 CHUNK = 4096
+RAW_CAP = 1 << 16      # the raw buffer grows by doubling up to this many values, then it is drained
 
 
 class _Table:

@@ -16,6 +16,7 @@ from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
 from .errors import BadProperty, KernelException
+from . import mm_store
 from .mm_store import MultimeterStore
 from .state import GID, LID, REAL, STEP, grow
 
@@ -441,11 +442,12 @@ class Simulation:
         self.timers["update"] += c.t_update - u0
 
     def _grow(self, what):
-        """GROW: a full multimeter sample buffer is drained into the compact store (mm_store.py)
-        instead of being enlarged, so recording memory is 8 bytes per value, not 20 plus doubling."""
+        """GROW: a full multimeter sample buffer of mm_store.RAW_CAP values is drained into the
+        compact store (mm_store.py) instead of being enlarged, so recording memory is 8 bytes per
+        value, not 20 plus doubling."""
         c = self.core
         R = _driver.GROW_REASONS
-        if what & R["samples"]:
+        if what & R["samples"] and c.recording.sample_value.shape[0] >= mm_store.RAW_CAP:
             self.mm_store.drain(c)
             if 2 * c.recording.slot_multimeter.shape[0] * c.D <= c.recording.sample_value.shape[0]:
                 what &= ~R["samples"]
