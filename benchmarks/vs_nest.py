@@ -358,7 +358,7 @@ def run_child(cmd, timeout, cwd=None, env=None):
         fe.seek(0)
         out, err = fo.read(), fe.read()
     return {"cmd": cmd, "rc": p.returncode, "timed_out": timed_out, "wall_s": wall,
-            "peak_rss_MiB": ru.ru_maxrss / 1024.0, "stdout": out, "stderr": err}
+            "peak_rss_MiB": ru.ru_maxrss / 1024.0, "cpu_s": ru.ru_utime + ru.ru_stime, "stdout": out, "stderr": err}
 
 
 def tagged(stdout, tag):
@@ -405,8 +405,8 @@ def run_example(w, a, tmp):
             errors.append(err)
             rows[sim] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"], "failed": err}
             continue
-        rows[sim] = {"wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"], **res[-1]}
-        print(f"  {w} {sim:5s} {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB", flush=True)
+        rows[sim] = {"wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "peak_rss_MiB": r["peak_rss_MiB"], **res[-1]}
+        print(f"  {w} {sim:5s} {r['wall_s']:8.1f} s ({r['cpu_s']:.1f} s CPU) {r['peak_rss_MiB']:7.0f} MiB", flush=True)
     if w == "W2" and not errors:
         # memory flat in simulated time?  eprop-dist once more with a quarter of the iterations
         n_full = a.n_iter if a.n_iter is not None else 200
@@ -439,7 +439,8 @@ def run_example(w, a, tmp):
                    if abs(x - y) > a.rtol * max(abs(x), abs(y))]
             detail += f"; first differing iteration {bad[0] if bad else 'n/a'}"
         out["check"] = {"ok": ok, "what": f"losses equal to rtol {a.rtol:g}", "detail": detail}
-        out["ratios"] = {"time": n["wall_s"] / e["wall_s"], "memory": n["peak_rss_MiB"] / e["peak_rss_MiB"]}
+        out["ratios"] = {"time": n["wall_s"] / e["wall_s"], "memory": n["peak_rss_MiB"] / e["peak_rss_MiB"],
+                         "cpu": n["cpu_s"] / max(e["cpu_s"], 1e-9)}
         out["gaps"] = e["gaps"]
         if "eprop_short" in rows:
             sh = rows["eprop_short"]
@@ -557,8 +558,10 @@ def fmt_table(report):
             continue
         n, e = x["runs"]["nest"], x["runs"]["eprop"]
         it = f", {len(n['loss'])} iterations" if w != "W3" else f", {len(n['label'])} phases"
-        lines.append(f"| {w} {x['title']}{it} | {n['wall_s']:.1f} s, {n['peak_rss_MiB']:.0f} MiB | "
-                     f"{e['wall_s']:.1f} s, {e['peak_rss_MiB']:.0f} MiB | {x['ratios']['time']:.2f}x, "
+        cpu = lambda r: f" ({r['cpu_s']:.1f} s CPU)" if "cpu_s" in r else ""      # noqa: E731
+        rc = f" (CPU {x['ratios']['cpu']:.2f}x)" if "cpu" in x["ratios"] else ""
+        lines.append(f"| {w} {x['title']}{it} | {n['wall_s']:.1f} s{cpu(n)}, {n['peak_rss_MiB']:.0f} MiB | "
+                     f"{e['wall_s']:.1f} s{cpu(e)}, {e['peak_rss_MiB']:.0f} MiB | {x['ratios']['time']:.2f}x{rc}, "
                      f"{x['ratios']['memory']:.2f}x | {'ok' if x['check']['ok'] else 'MISMATCH'}: "
                      f"{x['check']['detail']} |")
         if "memory_growth" in x:
