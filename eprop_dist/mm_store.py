@@ -93,18 +93,29 @@ class _Table:
         t = np.concatenate(self.t)[:self.n]
         nr = int(np.searchsorted(t, t_visible))
         nc = -(-nr // CHUNK)
-        pres = np.concatenate([p for p in self.pres[:nc]])[:nr] if nr else np.zeros((0, self.senders.size), bool)
-        flat = pres.reshape(-1)
-        ri, si = np.divmod(np.flatnonzero(flat), self.senders.size)
-        times = (t[ri] + 1) * dt
-        senders = self.senders[si]
+        n_s = self.senders.size
+        pres = np.concatenate([p for p in self.pres[:nc]])[:nr] if nr else np.zeros((0, n_s), bool)
+        full = bool(pres.all())
+        if full:                       # every sender in every row (the usual case): no index arrays
+            times = np.repeat((t[:nr] + 1) * dt, n_s)
+            senders = np.tile(self.senders, nr)
+            flat = None
+        else:
+            flat = pres.reshape(-1)
+            ri, si = np.divmod(np.flatnonzero(flat), n_s)
+            times = (t[ri] + 1) * dt
+            senders = self.senders[si]
+            del ri, si
+        del pres
         cols = []
         for code in codes:
             j = np.searchsorted(self.fields, code)
             if j < self.fields.size and self.fields[j] == code:
-                col = np.concatenate([a[:, :, j] for a in self.vals[:nc]])[:nr].reshape(-1)[flat]
+                col = np.concatenate([a[:, :, j] for a in self.vals[:nc]])[:nr].reshape(-1)
+                if not full:
+                    col = col[flat]
             else:
-                col = np.full(ri.size, np.nan)
+                col = np.full(times.size, np.nan)
             cols.append(col)
         return times, senders, cols
 

@@ -97,3 +97,19 @@ def test_raw_buffer_stays_bounded(monkeypatch):
     store = k._sim.mm_store
     slack = sum(mm_store.CHUNK * (t.senders.size * (t.fields.size * 8 + 1) + 8) for t in store.tables.values())
     assert store.nbytes() <= 8 * n_values + n_events + 8 * 15 * T * 2 + slack
+
+
+def test_table_with_missing_senders_and_fields():
+    # rows where a sender has no sample get no event; a field not sampled reads NaN; a deferred
+    # sample lands in its existing row; t_visible cuts rows
+    tab = mm_store._Table(np.array([5, 7]), np.array([0, 2]))
+    tab.write(np.array([3, 3, 4]), np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([1.0, 2.0, 3.0]))
+    tab.write(np.array([3, 6]), np.array([0, 0]), np.array([1, 0]), np.array([4.0, 5.0]))   # deferred t=3
+    times, senders, (c0, c2, c9) = tab.events(6, [0, 2, 9], 0.5)
+    np.testing.assert_array_equal(times, [2.0, 2.0, 2.5])
+    np.testing.assert_array_equal(senders, [5, 7, 7])
+    np.testing.assert_array_equal(c0, [1.0, np.nan, 3.0])
+    np.testing.assert_array_equal(c2, [4.0, 2.0, np.nan])
+    assert np.isnan(c9).all()
+    times, senders, _ = tab.events(7, [0], 0.5)
+    np.testing.assert_array_equal(senders, [5, 7, 7, 5])
