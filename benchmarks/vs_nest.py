@@ -422,7 +422,8 @@ def run_example(w, a, tmp):
         if err:
             errors.append(err)
         else:
-            rows["eprop_short"] = {"n_iter": n_short, "wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"]}
+            rows["eprop_short"] = {"n_iter": n_short, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                                   "peak_rss_MiB": r["peak_rss_MiB"]}
             print(f"  {w} eprop {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB ({n_short} iterations)", flush=True)
     out = {"title": title, "script": f"nest/{EXAMPLE_DIR}/{script}", "patches": example_patches(w, a),
            "runs": rows, "errors": errors}
