@@ -424,7 +424,8 @@ def run_example(w, a, tmp):
         if err:
             errors.append(err)
         else:
-            rows["eprop_short"] = {"n_iter": n_short, "wall_s": r["wall_s"], "peak_rss_MiB": r["peak_rss_MiB"]}
+            rows["eprop_short"] = {"n_iter": n_short, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"],
+                                   "peak_rss_MiB": r["peak_rss_MiB"]}
             print(f"  {w} eprop {r['wall_s']:8.1f} s {r['peak_rss_MiB']:7.0f} MiB ({n_short} iterations)", flush=True)
     out = {"title": title, "script": f"nest/{EXAMPLE_DIR}/{script}", "patches": example_patches(w, a),
            "runs": rows, "errors": errors}
@@ -441,7 +442,8 @@ def run_example(w, a, tmp):
                    if abs(x - y) > a.rtol * max(abs(x), abs(y))]
             detail += f"; first differing iteration {bad[0] if bad else 'n/a'}"
         out["check"] = {"ok": ok, "what": f"losses equal to rtol {a.rtol:g}", "detail": detail}
-        out["ratios"] = {"time": n["wall_s"] / e["wall_s"], "memory": n["peak_rss_MiB"] / e["peak_rss_MiB"]}
+        out["ratios"] = {"time": n["wall_s"] / e["wall_s"], "memory": n["peak_rss_MiB"] / e["peak_rss_MiB"],
+                         "cpu": n["cpu_s"] / max(e["cpu_s"], 1e-9)}
         out["gaps"] = e["gaps"]
         if "eprop_short" in rows:
             sh = rows["eprop_short"]
@@ -559,8 +561,10 @@ def fmt_table(report):
             continue
         n, e = x["runs"]["nest"], x["runs"]["eprop"]
         it = f", {len(n['loss'])} iterations" if w != "W3" else f", {len(n['label'])} phases"
-        lines.append(f"| {w} {x['title']}{it} | {n['wall_s']:.1f} s, {n['peak_rss_MiB']:.0f} MiB | "
-                     f"{e['wall_s']:.1f} s, {e['peak_rss_MiB']:.0f} MiB | {x['ratios']['time']:.2f}x, "
+        cpu = lambda r: f" ({r['cpu_s']:.1f} s CPU)" if "cpu_s" in r else ""      # noqa: E731
+        rc = f" (CPU {x['ratios']['cpu']:.2f}x)" if "cpu" in x["ratios"] else ""
+        lines.append(f"| {w} {x['title']}{it} | {n['wall_s']:.1f} s{cpu(n)}, {n['peak_rss_MiB']:.0f} MiB | "
+                     f"{e['wall_s']:.1f} s{cpu(e)}, {e['peak_rss_MiB']:.0f} MiB | {x['ratios']['time']:.2f}x{rc}, "
                      f"{x['ratios']['memory']:.2f}x | {'ok' if x['check']['ok'] else 'MISMATCH'}: "
                      f"{x['check']['detail']} |")
         if "memory_growth" in x:

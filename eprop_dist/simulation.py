@@ -16,6 +16,8 @@ from . import models as M
 from .build import REC_CODE, SG_CODE, base_model, build, steps_or_inf
 from .comm import as_comm
 from .errors import BadProperty, KernelException
+from . import mm_store
+from .mm_store import MultimeterStore
 from .state import GID, LID, REAL, STEP, grow
 
 ST = _driver.STATUS
@@ -54,6 +56,7 @@ class Simulation:
         self.timers = {"build": time.perf_counter() - t0, "update": 0.0, "deliver": 0.0, "eprop": 0.0,
                        "communicate": 0.0, "record": 0.0}
         self._exchange_planned = False
+        self._mm_store = None                     # MultimeterStore, made at the first drain
         self._cleared = {}                        # recorder gid -> events before this iteration dropped
         # longest stretch (steps) the core runs without returning to Python: signal handlers run between
         # stretches (checkpoint.Checkpointer sets it); None = one stretch per Simulate.  Same results.
@@ -339,15 +342,19 @@ class Simulation:
         c, dt = self.core, self.dt
         pops = self.k.populations
         if self._gen_dirty:
-            keys = []
-            lo_all = c.t - c.last_len          # stamps <= lo_all were already delivered
+            # NEST: by the end of a Simulate to step c.t every generator has emitted its spikes with
+            # stamp <= c.t; those of the last window are delivered in the next one.  They stay
+            # pending whatever spike_times are set to now (W3 sets new times after every phase, a
+            # spike at the phase's last step was lost); new times count from stamp c.t + 1.
+            old = np.asarray(c.generators.spike_gen_keys)[int(c.generators.spike_gen_next):]
+            keys = [old[_driver.key_to_stamp_gid(old)[0] <= c.t]] if old.size else []
             for p in pops:
                 if p.kind != "spike_generator":
                     continue
                 for i in range(p.n):
                     g = p.first + i
                     s = np.rint(np.asarray(p.params["spike_times"][i], float) / dt).astype(np.int64)
-                    lo = max(lo_all, self.gen_set_t.get(g, 0))
+                    lo = max(int(c.t), self.gen_set_t.get(g, 0))
                     s = s[s > lo]
                     keys.append(_driver.spike_key(s, g, device=True))
             c.generators.spike_gen_keys = np.sort(np.concatenate(keys)) if keys else np.zeros(0, GID)
@@ -427,7 +434,7 @@ class Simulation:
                 t_goal = min(t_stop, t_goal + chunk)
                 continue
             if st == ST["GROW"]:
-                grow(c, c.grow_what)
+                self._grow(c.grow_what)
             elif st == ST["EXCHANGE"]:
                 t0 = time.perf_counter()
                 self._exchange()
@@ -440,6 +447,18 @@ class Simulation:
         self.timers["deliver"] += c.t_deliver - d0 - (c.delivery.t_eprop - e0)
         self.timers["eprop"] += c.delivery.t_eprop - e0
         self.timers["update"] += c.t_update - u0
+
+    def _grow(self, what):
+        """GROW: a full multimeter sample buffer of mm_store.RAW_CAP values is drained into the
+        compact store (mm_store.py) instead of being enlarged, so recording memory is 8 bytes per
+        value, not 20 plus doubling."""
+        c = self.core
+        R = _driver.GROW_REASONS
+        if what & R["samples"] and c.recording.sample_value.shape[0] >= mm_store.RAW_CAP:
+            self.mm_store.drain(c)
+            if 2 * c.recording.slot_multimeter.shape[0] * c.D <= c.recording.sample_value.shape[0]:
+                what &= ~R["samples"]
+        grow(c, what)
 
     def check_finite(self):
         """Stop training the moment a weight has become non-finite (checked after every Simulate on the
@@ -573,33 +592,27 @@ class Simulation:
         parts = self.comm.allgather(arrays)
         return [np.concatenate([p[i] for p in parts]) for i in range(len(arrays))]
 
+    @property
+    def mm_store(self):
+        if self._mm_store is None:
+            self._mm_store = MultimeterStore(self.st)
+        return self._mm_store
+
     def _mm_events(self, gid, pop, scope):
-        c, st = self.core, self.st
+        st = self.st
         rf = list(pop.params["record_from"][gid - pop.first])
-        n = c.recording.n_samples
-        t = np.asarray(c.recording.sample_t)[:n]
-        slot = np.asarray(c.recording.sample_slot)[:n]
-        v = np.asarray(c.recording.sample_value)[:n]
+        self.mm_store.drain(self.core)
         m_idx = int(np.searchsorted(st.mm_gids, gid)) if st.mm_gids.size else -1
-        keep = (t < self._visible_t())
-        if m_idx >= 0 and st.sl_mm.size:
-            keep &= st.sl_mm[slot] == m_idx
-        else:
-            keep &= False
-        t, slot, v = t[keep], slot[keep], v[keep]
-        sender = np.asarray(c.delivery.tgt_gid)[st.sl_tid[slot]] if slot.size else np.zeros(0, GID)
-        field = st.sl_field[slot] if slot.size else np.zeros(0, LID)
-        t, sender, field, v = self._gather([t, sender, field, v], scope)
-        ev = {}
-        # one event per (time, sender), ordered by time then sender
-        key = t * (self.k.n_nodes + 1) + sender
-        uk, inv = np.unique(key, return_inverse=True)
-        ev["times"] = (uk // (self.k.n_nodes + 1) + 1) * self.dt
-        ev["senders"] = uk % (self.k.n_nodes + 1)
-        for r in rf:
-            col = np.full(uk.size, np.nan)
-            sel = field == M.RECORDABLE_FIELDS[r]
-            col[inv[sel]] = v[sel]
+        # one event per (time, sender), ordered by time then sender (rows are in time order,
+        # senders ascending within a row)
+        times, senders, cols = self.mm_store.events(m_idx, self._visible_t(),
+                                                    [M.RECORDABLE_FIELDS[r] for r in rf], self.dt)
+        if scope != "local" and self.comm.size > 1:
+            times, senders, *cols = self._gather([times, senders, *cols], scope)
+            o = np.lexsort((senders, times))
+            times, senders, cols = times[o], senders[o], [col[o] for col in cols]
+        ev = {"times": times, "senders": senders.astype(GID, copy=False)}
+        for r, col in zip(rf, cols):
             ev[r] = col
         return ev
 

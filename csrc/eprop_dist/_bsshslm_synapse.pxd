@@ -32,5 +32,7 @@ cdef class BsshslmSynapses:
 
     # k IN (syn), s IN (stamp); INOUT: synapse, optimizer and target-history state
     cdef int send(self, int64_t k, int64_t s) noexcept nogil
+    # k0..k1-1 IN (one source row's synapses), s IN; INOUT: their window state (see send)
+    cdef int prepare_row(self, int64_t k0, int64_t k1, int64_t s) noexcept nogil
     # t_now IN (window start, after its spikes); INOUT: synapse state, target update histories
     cdef int settle(self, int64_t t_now) noexcept nogil

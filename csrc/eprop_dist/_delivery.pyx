@@ -80,6 +80,8 @@ cdef inline int _deliver_spikes(Delivery dl, EpropSynapses syn, BsshslmSynapses 
             # e-prop+: the whole row's gradient windows first (prefetching), then its transmissions
             if not dl.bsshslm and syn.send_row(syn.indptr[row], syn.indptr[row + 1], s, False, W) != 0:
                 return -1
+            if dl.bsshslm and bsyn.prepare_row(syn.indptr[row], syn.indptr[row + 1], s) != 0:
+                return -1
             for p in range(syn.indptr[row], syn.indptr[row + 1]):
                 if dl.bsshslm:
                     st = bsyn.send(p, s)

@@ -156,14 +156,18 @@ def test_run_child_measures_each_childs_own_peak_memory_and_wall_time():
         big = vs.run_child([sys.executable, "-c", "import time; b = bytearray(160 * 2**20); "
                             "b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)"], timeout=60)
         small = vs.run_child([sys.executable, "-c", "pass"], timeout=60)
-        print(json.dumps([{{k: r[k] for k in ("rc", "wall_s", "peak_rss_MiB")}} for r in (big, small)]))
+        busy = vs.run_child([sys.executable, "-c", "import time; t = time.process_time(); "
+                             "all(iter(lambda: time.process_time() - t < 0.5, False))"], timeout=60)
+        print(json.dumps([{{k: r[k] for k in ("rc", "wall_s", "peak_rss_MiB", "cpu_s")}} for r in (big, small, busy)]))
     """)
     p = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True, env=ENV, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    big, small = json.loads(p.stdout.splitlines()[-1])
-    assert big["rc"] == 0 and small["rc"] == 0
+    big, small, busy = json.loads(p.stdout.splitlines()[-1])
+    assert big["rc"] == 0 and small["rc"] == 0 and busy["rc"] == 0
     assert big["peak_rss_MiB"] > 160 > 3 * small["peak_rss_MiB"]   # the small one after the big one: no running max
     assert big["wall_s"] >= 0.3
+    # CPU seconds (user + system) of the child itself: the sleeping one used little, the busy one >= 0.5 s
+    assert busy["cpu_s"] >= 0.5 > big["cpu_s"] - 0.2 and busy["cpu_s"] > small["cpu_s"]
 
 
 def test_run_child_kills_a_child_past_its_timeout():
