@@ -291,15 +291,15 @@ def local_state(sim):
     # multimeter samples, keyed by (multimeter index, target gid, field, ordinal) of their slot; samples a
     # cleared multimeter will never show again are left out
     rc = c.recording
-    ns = rc.n_samples
-    s_t = np.asarray(rc.sample_t)[:ns]
-    s_slot = np.asarray(rc.sample_slot)[:ns]
+    sim.mm_store.drain(c)                   # the samples live in the compact store (mm_store.py)
+    s_t, s_slot, s_value = sim.mm_store.export()
+    ns = s_t.size
     keep = np.ones(ns, bool)
     if ns and st.mm_gids.size:
         cut = np.array([sim._cleared.get(int(g), -1) for g in st.mm_gids], np.int64)
         keep = s_t + 1 > cut[np.asarray(st.sl_mm)[s_slot]]
     slot_cols = _slot_cols(sim)
-    p["samples"] = {"t": s_t[keep].astype(np.int64), "value": np.asarray(rc.sample_value)[:ns][keep].copy(),
+    p["samples"] = {"t": s_t[keep].astype(np.int64), "value": s_value[keep],
                     "slot": tuple(col[s_slot[keep]] for col in slot_cols)}
     p["spike_rec"] = {"key": np.array(rc.spike_key[: rc.n_spikes]),
                       "mult": np.array(rc.spike_multiplicity[: rc.n_spikes])}
@@ -799,6 +799,7 @@ def _restore_buffers(sim, ck):
         b[:n] = vals
         setattr(rc, name, b)
     rc.n_samples = n
+    sim.mm_store.drain(c)
     # spike records of this rank's targets
     g2t = np.asarray(st.gid2tid)
     sr = core["spike_rec"]

@@ -297,8 +297,17 @@ def as_dict(cfg):
 
 
 # ---- memory of the recording, checked before anything is built ------------------------------------
-SAMPLE_BYTES = 20          # one multimeter sample in the core: step (int64), slot (int32), value (float64)
-SAMPLE_PEAK = 3            # buffers grow by doubling: old + new copy while growing
+# the compact multimeter store (mm_store.py): per sampled step a time (int64), per readout one
+# presence byte and one float64 per recorded signal; the kernels' raw buffer (20 B per value) is
+# drained before it passes mm_store.RAW_CAP values and doubles on its way there
+ROW_BYTES = 8
+SENDER_BYTES = 1
+VALUE_BYTES = 8
+RAW_PEAK_BYTES = 3 * 20 * 65536
+
+
+def recording_bytes(phases, P, n_out, n_signals=2):
+    return phases * P * (ROW_BYTES + n_out * (SENDER_BYTES + n_signals * VALUE_BYTES)) + RAW_PEAK_BYTES
 
 
 def recorded_samples(cfg):
@@ -339,13 +348,14 @@ def check_memory(cfg, available=None):
     memory, a value every rank of a node sees alike, so the decision is the same on every rank).
     Returns the estimate in bytes."""
     n, phases, P, n_out, keys = recorded_samples(cfg)
-    need = n * SAMPLE_BYTES * SAMPLE_PEAK
+    need = recording_bytes(phases, P, n_out)
     avail = machine_memory() if available is None else available
     if avail is not None and need > avail:
         vals = ", ".join(f"{k} = {getattr(cfg, k)}" for k in keys)
         raise ConfigError(f"the run would record {n:,} readout samples ({phases:,} phases x {P:,} steps x "
-                          f"{n_out} readouts x 2 signals; {vals}): about {_gib(need)} ({SAMPLE_BYTES} B per "
-                          f"sample, x{SAMPLE_PEAK} while the buffer grows), more than the {_gib(avail)} of "
+                          f"{n_out} readouts x 2 signals; {vals}): about {_gib(need)} ({VALUE_BYTES} B per "
+                          f"value plus {ROW_BYTES} B per step and {SENDER_BYTES} B per readout and step), "
+                          f"more than the {_gib(avail)} of "
                           f"memory of this machine; lower {' or '.join(repr(k) for k in keys)}")
     return need
 

@@ -168,5 +168,24 @@ class MultimeterStore:
             return np.zeros(0), np.zeros(0, np.int64), [np.zeros(0) for _ in codes]
         return tab.events(t_visible, codes, dt)
 
+    def export(self):
+        """Every stored value as raw samples (t, slot, value), the inverse of `drain` (checkpoints
+        save them so; a resumed run drains them back into the same tables)."""
+        ts, slots, vals = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
+        for m, tab in self.tables.items():
+            if tab.n == 0:
+                continue
+            sel = np.flatnonzero(self.sl_mm == m)
+            inv = np.full((tab.senders.size, tab.fields.size), -1, np.int64)
+            inv[self.slot_s[sel], self.slot_f[sel]] = sel
+            t = np.concatenate(tab.t)[:tab.n]
+            v = np.concatenate(tab.vals)[:tab.n]                       # (rows, n_s, n_f)
+            pres = np.concatenate(tab.pres)[:tab.n]
+            r, si, fi = np.nonzero(pres[:, :, None] & ~np.isnan(v) & (inv >= 0)[None])
+            ts.append(t[r])
+            slots.append(inv[si, fi])
+            vals.append(v[r, si, fi])
+        return np.concatenate(ts), np.concatenate(slots), np.concatenate(vals)
+
     def nbytes(self):
         return sum(t.nbytes() for t in self.tables.values())

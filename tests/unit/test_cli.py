@@ -123,17 +123,26 @@ def test_recording_that_cannot_fit_is_refused_up_front(task, sets, keys, tmp_pat
 
 
 def test_memory_estimate_counts_the_samples_the_run_keeps():
-    """The estimate equals what the core holds at the end of a small run (samples of every phase)."""
-    from eprop_dist import config as C
+    """The estimate counts what the compact multimeter store holds at the end of a small run (a row per
+    sampled step of every phase, its bytes per row as the store lays them out)."""
+    from eprop_dist import config as C, mm_store
     from eprop_dist.api import Kernel
     from eprop_dist.tasks import sine_waves
+    assert C.RAW_PEAK_BYTES == 3 * 20 * mm_store.RAW_CAP
     cfg = C.resolve("sine_waves", None, {}, {"n_iter": 3, "seq": 200, "n_rec": 4, "n_in": 4})
     n, phases, P, n_out, _ = C.recorded_samples(cfg)
-    assert (phases, P, n_out) == (4, 200, 1)
+    assert (phases, P, n_out) == (4, 200, 1) and n == phases * P * n_out * 2
     k = Kernel()
     sine_waves.run(cfg, k)
-    kept = k._sim.core.recording.n_samples
-    assert n - 2 * P < kept <= n                 # the final phase is simulated only to its evaluation
-    assert C.check_memory(cfg, available=10**12) == n * C.SAMPLE_BYTES * C.SAMPLE_PEAK
+    sim = k._sim
+    sim.mm_store.drain(sim.core)
+    tabs = [t for t in sim.mm_store.tables.values() if t.fields.size == 2]
+    assert len(tabs) == 1
+    tab = tabs[0]
+    assert phases * P - 2 * P < tab.n <= phases * P          # the final phase is simulated only to its evaluation
+    per_row = tab.nbytes() / (len(tab.t) * mm_store.CHUNK)
+    assert per_row == C.ROW_BYTES + n_out * (C.SENDER_BYTES + 2 * C.VALUE_BYTES)
+    need = C.recording_bytes(phases, P, n_out)
+    assert C.check_memory(cfg, available=10**12) == need
     with pytest.raises(C.ConfigError, match=r"lower 'n_iter' or 'seq'"):
-        C.check_memory(cfg, available=n * C.SAMPLE_BYTES * C.SAMPLE_PEAK - 1)
+        C.check_memory(cfg, available=need - 1)
