@@ -43,14 +43,17 @@ def rank_of_process():
     return 0
 
 
-def build(nest, n_rec, synapse, seed):
+ADAPT = {"adapt_beta": 0.002, "adapt_tau": 200.0}   # --neuron eprop_iaf_adapt (eprop-dist only)
+
+
+def build(nest, n_rec, synapse, seed, neuron="eprop_iaf"):
     kappa = 0.97
     sf = 1.0 - kappa
     nest.ResetKernel()
     nest.set(resolution=1.0, rng_seed=seed)
     gen = nest.Create("poisson_generator", 1, {"rate": 50.0})
     parrots = nest.Create("parrot_neuron", 100)
-    rec = nest.Create("eprop_iaf", n_rec, {
+    rec = nest.Create(neuron, n_rec, {**(ADAPT if neuron == "eprop_iaf_adapt" else {}),
         "C_m": 1.0, "E_L": 0.0, "V_m": 0.0, "V_th": 0.03, "tau_m": 30.0, "t_ref": 0.0, "I_e": 0.0,
         "surrogate_gradient_function": "piecewise_linear", "surrogate_gradient_height": 10.0,
         "surrogate_gradient_width": 1.0 / 33.3, "c_reg": 300.0 / 1000.0, "f_target": 10.0,
@@ -97,6 +100,8 @@ def main(argv=None):
     p.add_argument("--synapse", choices=("eprop", "static"), default="eprop")
     p.add_argument("--t-sim", type=float, default=1005.0, help="simulated ms")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--neuron", choices=("eprop_iaf", "eprop_iaf_adapt"), default="eprop_iaf",
+                   help=f"recurrent model (eprop_iaf_adapt adds {ADAPT}; a variant of the issue's network)")
     a = p.parse_args(argv)
     if a.n_rec < 101:
         p.error(f"--n-rec must be > 100 (fixed in-degree 100 without autapses), got {a.n_rec}")
@@ -111,7 +116,7 @@ def main(argv=None):
     else:
         import eprop_dist as nest
     t0 = time.perf_counter()
-    rec, sr = build(nest, a.n_rec, a.synapse, a.seed)
+    rec, sr = build(nest, a.n_rec, a.synapse, a.seed, a.neuron)
     nest.Simulate(1.0)           # connection set-up happens at the first Simulate in both simulators
     t1 = time.perf_counter()
     nest.Simulate(a.t_sim - 1.0)
@@ -122,7 +127,7 @@ def main(argv=None):
     order = np.lexsort((senders, times))
     digest = hashlib.sha256(times[order].tobytes() + senders[order].tobytes()).hexdigest()[:16]
     n_spk = int(times.size)
-    res = {"simulator": a.simulator, "synapse": a.synapse, "n_rec": a.n_rec, "t_sim_ms": a.t_sim,
+    res = {"simulator": a.simulator, "synapse": a.synapse, "neuron": a.neuron, "n_rec": a.n_rec, "t_sim_ms": a.t_sim,
            "rank": rank_of_process(), "n_spikes": n_spk, "spikes_sha256": digest, "rate_hz": n_spk / a.n_rec / (a.t_sim / 1000.0),
            "build_s": t1 - t0, "sim_s": t2 - t1,
            "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}

@@ -109,7 +109,8 @@ TABLE = {
             "n_settled": "sum", "settle_next": "global",
             **_kinds("syn", "weight z_bar e_bar e_bar_reg epsilon gradient t_spike_previous "
                             "remaining_steps_until_cutoff decay_steps previous_was_flush z_pending"),
-            **_kinds("link", "rec out history optimizer"), "n_fast_events": "sum"},
+            **_kinds("link", "rec out history optimizer"), "n_fast_events": "sum",
+            "n_fast_adaptive": "sum"},
     "bsshslm_syn": {**_kinds("syn", "t_previous_update t_next_update t_first_spike next_entry window_open sum_e "
                                     "gradient_window held_key"),
                     **_kinds("build", "kappa n_rec update_interval learning_window"),

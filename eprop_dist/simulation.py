@@ -205,8 +205,9 @@ class Simulation:
     def _fast_classes(self):
         """Parameter classes of the fast path: targets with the same (alpha, kappa, kappa_reg) share
         one table of powers; the block length B is the largest power of two <= 64 whose powers
-        stay within a dynamic range of 16 (the precision of the prefix differences).  Adaptive
-        targets and kappa or kappa_reg = 0 stay on the step path (fast_class = -1)."""
+        stay within a dynamic range of 16 (the precision of the prefix differences).  Adaptive e-prop+
+        targets take window_adapt (bit-identical to the step loop, see _eprop_synapse.pyx); bsshslm
+        adaptive targets and kappa or kappa_reg = 0 stay on the step path (fast_class = -1)."""
         c, hs = self.core, self.core.history
         n_h = c.n_rec + c.n_out
         cls = np.full(n_h, -1, np.int32)
@@ -236,7 +237,10 @@ class Simulation:
                 k1 = np.concatenate([np.asarray(c.rec.kappa), np.ones(c.n_out)])
                 k2 = np.concatenate([np.asarray(c.rec.kappa_reg), np.ones(c.n_out)])
                 ok = has & (alpha > 0) & (k1 > 0) & (k2 > 0)
-                ok[: c.n_rec] &= (model == REC_CODE["eprop_iaf"]) | (model == REC_CODE["eprop_iaf_psc_delta"])
+                # adaptive targets get a class too: their windows run window_adapt (the epsilon
+                # recursion entry by entry, the step loop's operations) on fast-only histories
+                ok[: c.n_rec] &= np.isin(model, [REC_CODE[m] for m in (
+                    "eprop_iaf", "eprop_iaf_psc_delta", "eprop_iaf_adapt", "eprop_iaf_psc_delta_adapt")])
             keys, tabs, blocks = {}, [], []
             j = np.arange(65, dtype=float)
             for h in np.nonzero(ok)[0]:

@@ -80,7 +80,7 @@ def _collect(h, n_steps, extra_steps, rec_fields, out_fields):
 
 
 def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, flush_interval=None,
-               fast_path=None):
+               fast_path=None, static_out=False):
     """Build the network of `case` in a (new) Kernel.  Returns (kernel, handles).
     fast_path: None = the kernel default (fast path on), False = the step-by-step reference path."""
     k = kernel or Kernel(comm=comm)
@@ -116,7 +116,8 @@ def build_case(case, comm=None, kernel=None, record_rec=True, comm_window=None, 
     _connect_dense(k, par, rec, W_in, syn)
     _connect_dense(k, rec, rec, W_rec, syn)
     if n_out:
-        _connect_dense(k, rec, out, W_out, syn)
+        # static_out: the readouts' input synapses static (no e-prop window onto a readout)
+        _connect_dense(k, rec, out, W_out, {"synapse_model": "static_synapse", "delay": 1.0} if static_out else syn)
         k.Connect(out, rec, "all_to_all", {"synapse_model": "eprop_learning_signal_connection",
                                           "weight": B, "delay": 1.0})
         for q in range(n_out):

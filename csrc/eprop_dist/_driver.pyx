@@ -62,6 +62,7 @@ cdef class Core:
         self.delivery.n_incoming = 0
         self.delivery.n_syn_events = 0
         self.syn.n_fast_events = 0
+        self.syn.n_fast_adaptive = 0
         self.syn.n_settled = 0
         self.syn.settle_windows = True          # internal flushes of finished cutoff windows (memory)
         self.syn.settle_next = 0

@@ -37,6 +37,7 @@ cdef class EpropSynapses:
     cdef public Optimizer optimizer
     cdef public int64_t n_rec, shift
     cdef public int64_t n_fast_events             # events whose window took the fast path (SPEC 10.4)
+    cdef public int64_t n_fast_adaptive           # of those, onto adaptive targets (window_adapt)
     cdef public int64_t n_settled                 # internal flushes (settle)
     cdef public bint settle_windows               # kernel setting: settle finished cutoff windows
     cdef public int64_t settle_next               # next window start at which settle scans the rows

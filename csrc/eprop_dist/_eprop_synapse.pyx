@@ -12,8 +12,10 @@
 #   then the traces decay over the skipped tail (decay_steps), and the summed gradient G goes
 #   through the optimizer with index s - 1 (optimize_each_step: each g_t with index t + 1).
 #
-# Fast path (SPEC 10.4), the default for per-spike optimisation onto non-adaptive targets
+# Fast path (SPEC 10.4), the default for per-spike optimisation onto targets with a fast class
 # (History.fast_class >= 0; the step loop above stays the reference: kernel eprop_fast_path=False).
+# Adaptive targets: window_adapt (the step loop's operations over raw ring pointers, no closed form
+# for the epsilon recursion yet); the others: window_fast below.
 # The window [a, a+n) is cut into pieces [p, q] at absolute block boundaries (multiples of B) and
 # before every entry where a presynaptic spike enters z_bar (set bits of z_pending).  In a piece
 # z_bar decays geometrically from Z = alpha z_bar_in + z_p, so with the block base b and the
@@ -139,6 +141,42 @@ cdef inline void window_fast(History hs, int64_t h, bint readout, real_t alpha, 
 
 
 
+cdef inline bint window_adapt(History hs, int64_t h, real_t alpha, real_t kappa, real_t kreg,
+                              real_t beta, real_t rho, int64_t a, int64_t n, uint64_t zp, real_t* zbar,
+                              real_t* ebar, real_t* ereg, real_t* eps, real_t* G) noexcept nogil:
+    """The window [a, a+n) of one synapse onto an adaptive target h (eprop_iaf_adapt,
+    eprop_iaf_adapt_psc_delta) with a fast class: the epsilon recursion (coefficient rho - beta psi_t,
+    time-varying) runs entry by entry, with the step loop's operations in its order (so the result
+    is the step path's, bit for bit, on any window or rank count), over raw pointers into the
+    target's rings, the valid flags checked once before any state is written.  What the fast class
+    brings: fast-only histories (no middle erasure), settled windows, no per-entry range checks.
+    Returns False (nothing written) when an entry is missing: the caller's step loop reports it."""
+    cdef int64_t cmask = hs.cmask, t, sl, i
+    cdef const uint8_t* ok = &hs.valid[h, 0]
+    cdef const real_t* psi_h = &hs.surrogate_gradient[h, 0]
+    cdef const real_t* L_h = &hs.learning_signal[h, 0]
+    cdef const real_t* F_h = &hs.firing_rate_reg[h, 0]
+    cdef real_t Z = zbar[0], E1 = ebar[0], E2 = ereg[0], ep = eps[0], g = G[0], e, s2 = 1.0 - kreg
+    if not hs.fast_only[h]:                     # middle erasure may have run: check the flags
+        for t in range(a, a + n):
+            if not ok[t & cmask]:
+                return False
+    for i in range(n):
+        sl = (a + i) & cmask
+        Z = alpha * Z + (<real_t>((zp >> i) & 1) if i < 64 else 0.0)
+        e = psi_h[sl] * (Z - beta * ep)
+        ep = rho * ep + e
+        E1 = kappa * E1 + e
+        E2 = kreg * E2 + s2 * e
+        g += L_h[sl] * E1 + F_h[sl] * E2
+    zbar[0] = Z
+    ebar[0] = E1
+    ereg[0] = E2
+    eps[0] = ep
+    G[0] = g
+    return True
+
+
 cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeurons rec,
                       Readouts out, int64_t k, int64_t s, bint is_flush, int64_t t_now,
                       bint settle=False) noexcept nogil:
@@ -181,9 +219,15 @@ cdef inline int _send(EpropSynapses syn, History hs, Optimizer opt, RecurrentNeu
         n_loop = n
         if n > 0 and not each and hs.fast_path and hs.fast_class[h] >= 0 and \
                 a >= hs.front[h] and a + n <= hs.end[h] and (readout or a + n <= hs.prefix_done):
-            window_fast(hs, h, readout, alpha, kappa, kreg, a, n, zp, &zbar, &ebar, &ereg, &G)
-            syn.n_fast_events += 1
-            n_loop = 0
+            if not adaptive:
+                window_fast(hs, h, readout, alpha, kappa, kreg, a, n, zp, &zbar, &ebar, &ereg, &G)
+                syn.n_fast_events += 1
+                n_loop = 0
+            elif window_adapt(hs, h, alpha, kappa, kreg, beta, rho, a, n, zp, &zbar, &ebar, &ereg,
+                              &eps, &G):
+                syn.n_fast_events += 1
+                syn.n_fast_adaptive += 1
+                n_loop = 0
         for i in range(n_loop):
             t = a + i
             z = <real_t>((zp >> i) & 1) if i < 64 else 0.0
@@ -275,7 +319,9 @@ cdef inline void prefetch_target(EpropSynapses syn, History hs, int64_t k, int64
     c = hs.isi_trace_cutoff[h]
     if c < n:
         n = c
-    if hs.fast_path and hs.fast_class[h] >= 0:     # prefix rows (72 bytes: two lines each)
+    if hs.fast_path and hs.fast_class[h] >= 0 and not (h < syn.n_rec and (
+            syn.rec.model[h] == M_IAF_ADAPT or syn.rec.model[h] == M_DELTA_ADAPT)):
+        # prefix rows (72 bytes: two lines each); adaptive targets read the rings (window_adapt)
         eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 0])
         eprop_prefetch(&hs.prefix[(a - 1) & cmask, h, 8])
         eprop_prefetch(&hs.prefix[a & cmask, h, 0])

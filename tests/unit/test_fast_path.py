@@ -50,7 +50,7 @@ def compare(case, min_fast=1):
 @pytest.mark.parametrize("seed,opt,cutoff", list(itertools.product([1, 2, 3], ["adam", "gradient_descent"],
                                                                      [np.inf, 12.0, 2.0])))
 def test_random_network_per_spike(seed, opt, cutoff):
-    """Mixed models (adaptive targets stay on the step path), flushes on for odd seeds."""
+    """Mixed models (adaptive targets: window_adapt), flushes on for odd seeds."""
     flush = 25.0 if seed % 2 else np.inf
     case = random_case(seed, optimizer=opt, each_step=False, cutoff=cutoff, flush=flush)
     compare(case, min_fast=500)
@@ -109,6 +109,57 @@ def test_delays_and_windows(uniform):
             # depends on D (as in tests/invariance)
             if not key.startswith("c_"):
                 np.testing.assert_array_equal(r[key], inv.truncate(runs[3], t_max)[key], err_msg=f"D={D} {key}")
+
+
+# ---- adaptive targets (window_adapt: the epsilon recursion entry by entry on the fast path) -----------
+ADAPTIVE = ("eprop_iaf_adapt", "eprop_iaf_psc_delta_adapt")
+
+
+@pytest.mark.parametrize("model,cutoff,opt,flush", [
+    (m, c, o, f) for m in ADAPTIVE for c in (0.0, 1.0, 2.0, 12.0, np.inf)
+    for o, f in (("gradient_descent", np.inf), ("adam", 25.0))] + [
+    (ADAPTIVE[0], 12.0, "gradient_descent", 25.0), (ADAPTIVE[1], np.inf, "adam", np.inf)])
+def test_adaptive_targets(model, cutoff, opt, flush):
+    """Only adaptive recurrent neurons: their windows take window_adapt (counted apart), recorded and
+    not recorded (fast-only histories, settled windows); against the step path at rtol 1e-8 (the
+    readouts' closed form rounds differently, so the rest follows at rounding level)."""
+    case = random_case(31 + int(min(cutoff, 50.0)), models=model, optimizer=opt, each_step=False,
+                       cutoff=cutoff, flush=flush)
+    step = run_core(case, fast_path=False)
+    fast = run_core(case, fast_path=True)
+    core = fast["kernel"]._sim.core
+    assert step["kernel"]._sim.core.syn.n_fast_adaptive == 0
+    assert core.syn.n_fast_adaptive >= (200 if cutoff >= 1.0 else 0), core.syn.n_fast_adaptive
+    assert_close(step, fast)
+    quiet = run_core(case, fast_path=True, record_rec=False)
+    core = quiet["kernel"]._sim.core
+    assert np.asarray(core.history.fast_only)[:core.n_rec].all()
+    assert core.syn.n_fast_adaptive >= (200 if cutoff >= 1.0 else 0)
+    if 1.0 <= cutoff < np.inf:
+        assert core.syn.n_settled > 20, core.syn.n_settled
+    ref = run_core(case, fast_path=False, record_rec=False)
+    np.testing.assert_array_equal(quiet["spikes"], ref["spikes"])
+    for f in ("V_m_out", "readout_signal", "error_signal"):
+        np.testing.assert_allclose(quiet[f], ref[f], rtol=RTOL, atol=ATOL, err_msg=f)
+    a, b = sorted_weights(ref["weight_events"]), sorted_weights(quiet["weight_events"])
+    np.testing.assert_allclose(b["weight"], a["weight"], rtol=RTOL, atol=ATOL)
+
+
+def test_adaptive_window_is_the_step_loop_bit_for_bit():
+    """With the readouts' incoming synapses static (no closed form anywhere), the adaptive windows on
+    the fast path give exactly the step path's weights: window_adapt runs the same operations."""
+    case = random_case(41, models=ADAPTIVE[0], optimizer="gradient_descent", each_step=False, cutoff=20.0,
+                       flush=25.0)
+    step = run_core(case, fast_path=False, static_out=True)
+    fast = run_core(case, fast_path=True, static_out=True)
+    assert fast["kernel"]._sim.core.syn.n_fast_adaptive > 200
+    assert fast["kernel"]._sim.core.syn.n_fast_events == fast["kernel"]._sim.core.syn.n_fast_adaptive
+    np.testing.assert_array_equal(fast["spikes"], step["spikes"])
+    a, b = sorted_weights(step["weight_events"]), sorted_weights(fast["weight_events"])
+    for key in ("stamp", "sender", "target", "weight"):
+        np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+    for f in SIGNALS:
+        np.testing.assert_array_equal(fast[f], step[f], err_msg=f)
 
 
 # ---- the original family (process_entries_fast in _bsshslm_synapse.pyx) ----------------------------
