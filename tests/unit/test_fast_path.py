@@ -95,6 +95,7 @@ def test_delays_and_windows(uniform):
     step = inv.run(delay=3, comm_window=3, steps=402, uniform=uniform, fast_path=False)[1]
     kernels = {D: inv.run(delay=3, comm_window=D, steps=402, uniform=uniform) for D in (1, 2, 3)}
     assert kernels[3][0]._sim.core.syn.n_fast_events > 500
+    assert all(kk._sim.core.syn.n_fast_adaptive > 100 for kk, _ in kernels.values())   # adaptive pops too
     runs = {D: r for D, (_, r) in kernels.items()}
     t_max = 399.0
     ref = inv.truncate(step, t_max)
