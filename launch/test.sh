@@ -145,7 +145,8 @@ PYEOF
 fi
 # ==== END slurm section =====================================================================
     MPICH_PY=$(command -v python)
-    MPICH_EXEC=$(python -m eprop_dist.mpirun -n 1 | head -n 1)
+    mapfile -t MPICH_ARGV1 < <(python -m eprop_dist.mpirun -n 1)   # (no `| head`: a closed pipe fails under pipefail)
+    MPICH_EXEC=${MPICH_ARGV1[0]}
     deactivate
 
     # 2. Debian's Open MPI, mpi4py built against it in a second venv
