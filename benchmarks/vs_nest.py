@@ -156,13 +156,15 @@ def _create(real, shim):
                 break
             except Exception as e:  # noqa: BLE001 - retried with the NEST form translated, else re-raised
                 m = re.search(r"unknown parameter '(\w+)'", str(e))
-                if isinstance(n_, dict) and p_ is None:
-                    gaps.add("Create(model, params) with the parameters as 2nd positional argument")
-                    n_, p_ = 1, n_
-                elif m and isinstance(p_, dict) and m.group(1) in p_ and m.group(1) in DROPPABLE.get(model, ()):
+                d = n_ if isinstance(n_, dict) else p_          # the parameters, in either position
+                if m and isinstance(d, dict) and m.group(1) in d and m.group(1) in DROPPABLE.get(model, ()):
                     gaps.add(f"Create('{model}', ...): parameter '{m.group(1)}'")
                     dropped.append(m.group(1))
-                    p_ = {k: v for k, v in p_.items() if k != m.group(1)}
+                    d = {k: v for k, v in d.items() if k != m.group(1)}
+                    n_, p_ = (d, p_) if isinstance(n_, dict) else (n_, d)
+                elif isinstance(n_, dict) and p_ is None:
+                    gaps.add("Create(model, params) with the parameters as 2nd positional argument")
+                    n_, p_ = 1, n_
                 else:
                     raise
         else:
